@@ -1,0 +1,1 @@
+//! pricetrack-api (work in progress).

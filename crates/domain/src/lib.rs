@@ -1,0 +1,34 @@
+//! The pricetrack domain: what a user, a job, a price and an alert are, the rules that move a job
+//! from one state to the next, the message that asks for a check, and the ports (traits) through
+//! which the services reach storage, queues and notifiers.
+//!
+//! This crate does no I/O. Adapters live in their own crates and prove themselves against the
+//! contract suites in [`testing`] (feature `testing`).
+
+pub mod alert;
+pub mod check;
+pub mod email;
+pub mod ids;
+pub mod job;
+pub mod message;
+pub mod money;
+pub mod password;
+pub mod ports;
+pub mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod user;
+
+pub use alert::Alert;
+pub use check::{Availability, CheckFailure, CheckOutcome, CheckedOffer, Observation};
+pub use email::Email;
+pub use ids::{AlertId, JobId, UserId};
+pub use job::{AlertState, CheckInterval, Job, JobKey, JobStatus, NewJob, SchedulePolicy};
+pub use message::CheckRequest;
+pub use money::{Currency, Money, TargetPrice};
+pub use password::{Password, PasswordHash};
+pub use target::ProductUrl;
+pub use user::User;
+
+/// Points in time across the domain: UTC, millisecond precision is what the stores keep.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,239 @@
+//! The ports: what the use cases need from storage, queues and notifiers. Adapters implement
+//! them; each trait's documentation is the contract that the suites in [`crate::testing`] check.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{
+    Alert, AlertId, Email, Job, JobKey, Observation, PasswordHash, Timestamp, User, UserId,
+};
+
+/// A boxed error from an adapter's backend, kept as a source for logs, never shown to a client.
+pub type BackendError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A job store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A job with this id already exists (ids are random, so this means a bug or a replay).
+    #[error("a job with this id already exists")]
+    AlreadyExists,
+    /// The pagination cursor was not produced by this store.
+    #[error("the pagination cursor is not valid")]
+    InvalidCursor,
+    /// The backend failed or is unreachable.
+    #[error("job store backend failed")]
+    Backend(#[source] BackendError),
+}
+
+/// A user store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum UserStoreError {
+    /// The email already belongs to an account.
+    #[error("an account with this email already exists")]
+    DuplicateEmail,
+    /// The backend failed or is unreachable.
+    #[error("user store backend failed")]
+    Backend(#[source] BackendError),
+}
+
+/// A queue failure.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The receipt is unknown or expired (the message was redelivered to someone else, or acked).
+    #[error("the message receipt is no longer valid")]
+    StaleReceipt,
+    /// The backend failed or is unreachable.
+    #[error("queue backend failed")]
+    Backend(#[source] BackendError),
+}
+
+/// A notifier failure.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The backend failed or is unreachable; the alert stays in the job's outbox.
+    #[error("notifier backend failed")]
+    Backend(#[source] BackendError),
+}
+
+/// Which page of a listing to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many items (1 to [`PageRequest::MAX_LIMIT`]).
+    pub limit: u32,
+    /// Where the previous page ended; `None` for the first page.
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// Largest page.
+    pub const MAX_LIMIT: u32 = 100;
+    /// Page size when the client does not ask.
+    pub const DEFAULT_LIMIT: u32 = 20;
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, oldest first.
+    pub items: Vec<T>,
+    /// Opaque cursor for the next page; `None` when this is the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A job handed out by [`JobStore::claim_due`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The job.
+    pub key: JobKey,
+    /// Its version after the claim: put in the check request.
+    pub version: u64,
+}
+
+/// How a conditional write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written.
+    Applied,
+    /// The job no longer exists: nothing was written (and nothing was re-created).
+    Gone,
+    /// The job exists with another version: nothing was written.
+    VersionMismatch,
+}
+
+/// Where jobs live. The source of truth: queues only carry "check job X now".
+///
+/// Contract (checked by [`crate::testing`]):
+/// - jobs are addressed by [`JobKey`]; a key with another user's id finds nothing;
+/// - `list` returns a user's jobs oldest first (by id), in pages that together hold every job
+///   exactly once;
+/// - `claim_due` hands each due job (`next_check_at <= now`) to one caller only, however many
+///   call at once: it moves `next_check_at` to `lease_until` and bumps `version`, atomically per
+///   job; its work grows with the number of due jobs, not with the number of jobs;
+/// - `record_check` writes only if the job still exists at `expected_version`; it never creates
+///   a job. On success the observation, if any, is kept too;
+/// - `clear_pending_alert` clears the outbox only if it still holds that alert; it neither bumps
+///   the version nor creates a job;
+/// - a deleted job is gone for good: no later call brings it back.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Stores a new job. [`StoreError::AlreadyExists`] if its id is taken.
+    async fn create(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// Reads one job.
+    async fn get(&self, key: JobKey) -> Result<Option<Job>, StoreError>;
+
+    /// Reads one page of a user's jobs, oldest first.
+    async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<Job>, StoreError>;
+
+    /// Deletes one job and its history; `false` if there was none.
+    async fn delete(&self, key: JobKey) -> Result<bool, StoreError>;
+
+    /// Deletes all of a user's jobs; returns how many.
+    async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError>;
+
+    /// Claims up to `limit` due jobs, leasing each until `lease_until`.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
+
+    /// Replaces a job's state with `job` (whose `version` is the new one) if the stored job has
+    /// `expected_version`, and keeps `observation` beside it.
+    async fn record_check(
+        &self,
+        job: &Job,
+        expected_version: u64,
+        observation: Option<&Observation>,
+    ) -> Result<WriteOutcome, StoreError>;
+
+    /// Empties the job's outbox if it still holds `alert_id`.
+    async fn clear_pending_alert(&self, key: JobKey, alert_id: AlertId) -> Result<WriteOutcome, StoreError>;
+
+    /// The newest observations of a job, newest first.
+    async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError>;
+}
+
+/// A message taken from the queue, invisible to others until its visibility runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Proves this receive; needed to extend or acknowledge.
+    pub receipt: String,
+    /// The raw body: the consumer parses it, so that a malformed body is the consumer's to reject.
+    pub body: String,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// The check queue, with SQS semantics: at-least-once delivery, a visibility timeout that a
+/// receiver can extend, deletion only on acknowledgement, and a dead-letter queue for messages
+/// received too many times.
+///
+/// Contract (checked by [`crate::testing`]):
+/// - a sent message is received; while its visibility lasts no other receive gets it;
+/// - a message not acknowledged becomes visible again when its visibility runs out, with a
+///   higher `receive_count`; `extend` pushes that moment back;
+/// - an acknowledged message is never received again;
+/// - a message received more than the queue's maximum receive count goes to the dead-letter
+///   queue instead of being delivered again;
+/// - `receive` waits up to `wait` for a message and returns at most `max` (1 to 10).
+#[async_trait]
+pub trait CheckQueue: Send + Sync + 'static {
+    /// Sends message bodies. Returns the indices of those that could not be sent (the caller
+    /// leaves them to the lease, which makes their jobs due again).
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError>;
+
+    /// Receives up to `max` messages, waiting up to `wait` for the first.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
+
+    /// Makes a received message stay invisible for `visibility` from now.
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError>;
+
+    /// Deletes a received message: it is done.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+}
+
+/// Delivers alerts to users.
+///
+/// Contract: `publish` either delivers (at least once) or fails; the same alert published twice
+/// carries the same [`Alert::id`] so receivers can de-duplicate. An alert reaches its owner only.
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    /// Delivers one alert.
+    async fn publish(&self, alert: &Alert) -> Result<(), NotifyError>;
+
+    /// Registers a new user as a recipient of their own alerts (an SNS email subscription with a
+    /// filter on their id, say). Notifiers that need no registration do nothing.
+    async fn subscribe(&self, _user: &User) -> Result<(), NotifyError> {
+        Ok(())
+    }
+}
+
+/// A user together with the hash of their password, as read for sign-in.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    /// The user.
+    pub user: User,
+    /// Their password hash.
+    pub password_hash: PasswordHash,
+}
+
+/// Where users live.
+///
+/// Contract: emails are unique (after normalisation, which [`Email`] does);
+/// [`UserStoreError::DuplicateEmail`] on a second account for one email, even when two sign-ups
+/// race.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Stores a new user.
+    async fn create(&self, user: &User, password_hash: &PasswordHash) -> Result<(), UserStoreError>;
+
+    /// Finds a user by email, with the password hash.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<UserCredentials>, UserStoreError>;
+
+    /// Finds a user by id.
+    async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError>;
+}

@@ -1,0 +1,1 @@
+//! Contract suites, one per port. An adapter crate runs them from its tests; see the macros.

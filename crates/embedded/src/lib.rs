@@ -1,0 +1,1 @@
+//! pricetrack-embedded (work in progress).

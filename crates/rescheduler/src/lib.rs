@@ -1,0 +1,1 @@
+//! pricetrack-rescheduler (work in progress).

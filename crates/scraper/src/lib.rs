@@ -1,0 +1,1 @@
+//! pricetrack-scraper (work in progress).
