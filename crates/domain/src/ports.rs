@@ -155,6 +155,9 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// The newest observations of a job, newest first.
     async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError>;
+
+    /// Cheap round trip to the backend, for readiness probes.
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// A message taken from the queue, invisible to others until its visibility runs out.
@@ -236,4 +239,7 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Finds a user by id.
     async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError>;
+
+    /// Cheap round trip to the backend, for readiness probes.
+    async fn ping(&self) -> Result<(), UserStoreError>;
 }
