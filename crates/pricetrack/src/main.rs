@@ -1,1 +1,57 @@
-fn main() {}
+//! The `pricetrack` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pricetrack::{Cli, Command, allow_private_targets_from_env, config::ServeConfig, serve, tools};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve));
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            #[allow(clippy::print_stderr, reason = "the command line's error channel")]
+            {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::run(ServeConfig::from_env()?).await,
+        Command::Extract { url, file, page_url, selector } => {
+            let source = match file {
+                Some(path) => tools::PageSource::File { path, url: page_url },
+                None => tools::PageSource::Url(url.unwrap_or_default()),
+            };
+            let output = tools::extract(source, allow_private_targets_from_env(), selector.as_deref()).await?;
+            print_json(&output)
+        }
+        Command::ParsePrice { text } => print_json(&tools::parse_price(&text)?),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the tools' output is their JSON on stdout")]
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// Logs go to stderr: human-readable by default, JSON with `PRICETRACK_LOG_FORMAT=json`; the
+/// level comes from `RUST_LOG` (default `info` for serve, `warn` for the tools).
+fn init_tracing(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("PRICETRACK_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

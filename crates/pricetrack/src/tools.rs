@@ -1,0 +1,103 @@
+//! The command-line tools: `extract` and `parse-price`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use pricetrack_domain::{Money, ProductUrl};
+use pricetrack_extract::Offer;
+use pricetrack_scraper::{PageFetcher, StaticFetcher, StaticFetcherSettings};
+use serde::Serialize;
+
+/// What `pricetrack extract` prints.
+#[derive(Debug, Serialize)]
+pub struct ExtractOutput {
+    /// Product title, if found.
+    pub title: Option<String>,
+    /// The price as a decimal string.
+    pub price: Option<String>,
+    /// ISO currency code, if known.
+    pub currency: Option<String>,
+    /// `in_stock`, `out_of_stock`, `pre_order` or null.
+    pub availability: Option<&'static str>,
+    /// Which extraction method found the price.
+    pub method: &'static str,
+}
+
+impl From<&Offer> for ExtractOutput {
+    fn from(offer: &Offer) -> Self {
+        Self {
+            title: offer.title.clone(),
+            price: offer.price.map(|p| p.amount.to_string()),
+            currency: offer.price.and_then(|p| p.currency).map(|c| c.to_string()),
+            availability: offer.availability.map(|a| a.as_str()),
+            method: offer.method.as_str(),
+        }
+    }
+}
+
+/// What `pricetrack parse-price` prints.
+#[derive(Debug, Serialize)]
+pub struct ParsedPriceOutput {
+    /// The amount as a decimal string.
+    pub amount: String,
+    /// ISO currency code, if the text names one.
+    pub currency: Option<String>,
+}
+
+impl From<Money> for ParsedPriceOutput {
+    fn from(money: Money) -> Self {
+        Self { amount: money.amount.to_string(), currency: money.currency.map(|c| c.to_string()) }
+    }
+}
+
+/// Where `extract` reads its page from.
+#[derive(Debug)]
+pub enum PageSource {
+    /// A saved HTML file, with the URL it came from when known (shop rules key on the host).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The page's URL.
+        url: Option<String>,
+    },
+    /// A live page, fetched with the same guard as a check.
+    Url(String),
+}
+
+/// Extracts the offer from a page. An error when no price is found.
+pub async fn extract(source: PageSource, allow_private_targets: bool, selector: Option<&str>) -> anyhow::Result<ExtractOutput> {
+    let (html, url) = match source {
+        PageSource::File { path, url } => {
+            let html = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let url = url
+                .map(|raw| url::Url::parse(&raw).with_context(|| format!("--url {raw:?} is not a valid URL")))
+                .transpose()?;
+            (String::from_utf8_lossy(&html).into_owned(), url)
+        }
+        PageSource::Url(raw) => {
+            let url = if allow_private_targets { ProductUrl::parse(&raw) } else { ProductUrl::parse_public(&raw) }
+                .with_context(|| format!("{raw:?} cannot be checked"))?;
+            let fetcher = StaticFetcher::new(StaticFetcherSettings { allow_private_targets, ..StaticFetcherSettings::default() })
+                .context("building the HTTP client")?;
+            let page = fetcher.fetch(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            (page.body, Some(page.final_url))
+        }
+    };
+    let offer = match selector {
+        Some(css) => pricetrack_extract::extract_with_selector(&html, css),
+        None => pricetrack_extract::extract_offer(&html, url.as_ref()),
+    };
+    match offer {
+        Ok(offer) if offer.price.is_some() => Ok(ExtractOutput::from(&offer)),
+        Ok(_) => bail!("no price found on the page"),
+        Err(e) => bail!("{e}"),
+    }
+}
+
+/// Parses a price out of text. An error when the text holds none.
+pub fn parse_price(text: &str) -> anyhow::Result<ParsedPriceOutput> {
+    match pricetrack_extract::parse_price(text) {
+        Some(money) => Ok(money.into()),
+        None => bail!("no price found in {text:?}"),
+    }
+}

@@ -1,0 +1,78 @@
+//! The command-line tools, run as a user runs them.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn pricetrack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pricetrack"))
+        .args(args)
+        .env_remove("PRICETRACK_ALLOW_PRIVATE_TARGETS")
+        .output()
+        .expect("run pricetrack")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+    })
+}
+
+#[test]
+fn parse_price_prints_amount_and_currency() {
+    let out = pricetrack(&["parse-price", "1.299,99 €"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout_json(&out), serde_json::json!({"amount": "1299.99", "currency": "EUR"}));
+
+    let out = pricetrack(&["parse-price", "$1,299.99"]);
+    assert_eq!(stdout_json(&out), serde_json::json!({"amount": "1299.99", "currency": "USD"}));
+}
+
+#[test]
+fn parse_price_fails_on_text_without_a_price() {
+    let out = pricetrack(&["parse-price", "Sold out"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no price"));
+}
+
+#[test]
+fn extract_reads_a_saved_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("page.html");
+    std::fs::write(
+        &page,
+        r#"<html><head><script type="application/ld+json">
+{"@type":"Product","name":"Kettle","offers":{"@type":"Offer","price":"29.90","priceCurrency":"EUR","availability":"https://schema.org/InStock"}}
+</script></head><body></body></html>"#,
+    )
+    .expect("write page");
+    let out = pricetrack(&["extract", "--file", page.to_str().expect("utf-8 path"), "--url", "https://shop.example/kettle"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout_json(&out);
+    assert_eq!(json["title"], "Kettle");
+    assert_eq!(json["price"], "29.90", "the page's own precision is kept");
+    assert_eq!(json["currency"], "EUR");
+    assert_eq!(json["availability"], "in_stock");
+    assert_eq!(json["method"], "json-ld");
+}
+
+#[test]
+fn extract_fails_on_a_page_without_a_price() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("page.html");
+    std::fs::write(&page, "<html><body><h1>About us</h1><p>Call 555-1234</p></body></html>").expect("write page");
+    let out = pricetrack(&["extract", "--file", page.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no price"));
+}
+
+#[test]
+fn extract_refuses_internal_urls_by_default() {
+    for url in ["http://127.0.0.1:1/", "http://169.254.169.254/latest/meta-data/", "http://2130706433/", "file:///etc/passwd"] {
+        let out = pricetrack(&["extract", url]);
+        assert!(!out.status.success(), "{url} was fetched");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+}

@@ -1,0 +1,240 @@
+//! `pricetrack serve` as a user meets it: the real binary, a product page and a webhook receiver
+//! on 127.0.0.1, and the walk from sign-up to an alert.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+/// The product page: its price can be changed while the tracker watches it.
+#[derive(Clone, Default)]
+struct Shop {
+    price: Arc<Mutex<String>>,
+}
+
+async fn product_page(State(shop): State<Shop>) -> axum::response::Html<String> {
+    let price = shop.price.lock().expect("price lock").clone();
+    axum::response::Html(format!(
+        r#"<!doctype html><html><head><title>Widget</title>
+<script type="application/ld+json">{{"@context":"https://schema.org","@type":"Product","name":"Widget",
+"offers":{{"@type":"Offer","price":"{price}","priceCurrency":"EUR","availability":"https://schema.org/InStock"}}}}</script>
+</head><body><h1>Widget</h1><p class="price">{price} €</p></body></html>"#
+    ))
+}
+
+/// Collects the alerts POSTed to the webhook.
+#[derive(Clone, Default)]
+struct Inbox {
+    alerts: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn receive_alert(State(inbox): State<Inbox>, Json(alert): Json<Value>) {
+    inbox.alerts.lock().expect("inbox lock").push(alert);
+}
+
+async fn serve_on_loopback(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("test server") });
+    addr
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// The tracker process; killed if the test fails before it stops it.
+struct Tracker {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+impl Tracker {
+    async fn start(data_dir: &std::path::Path, webhook: &str) -> Tracker {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_pricetrack"))
+            .arg("serve")
+            .env("PRICETRACK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PRICETRACK_DATA_DIR", data_dir)
+            .env("PRICETRACK_WEBHOOK_URL", webhook)
+            .env("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true")
+            .env("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "1")
+            .env("PRICETRACK_SCHEDULER_TICK_MS", "200")
+            .env_remove("PRICETRACK_JWT_SECRET")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pricetrack serve");
+        let tracker = Tracker { child, base: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", tracker.base)).send().await {
+                if r.status().is_success() {
+                    return tracker;
+                }
+            }
+            assert!(Instant::now() < deadline, "pricetrack serve did not become ready within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "could not send SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "pricetrack serve did not stop within 40 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+async fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_to_alert_exactly_once() {
+    let shop = Shop::default();
+    *shop.price.lock().expect("price") = "100.00".into();
+    let shop_addr = serve_on_loopback(Router::new().route("/widget", get(product_page)).with_state(shop.clone())).await;
+    let inbox = Inbox::default();
+    let hook_addr = serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start(data_dir.path(), &format!("http://{hook_addr}/hook")).await;
+    let api = format!("{}/api/v1", tracker.base);
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+
+    // Sign up and sign in: the session is an HttpOnly cookie.
+    let r = client.post(format!("{api}/signup")).json(&json!({"email": "ada@example.com", "password": "correct horse"})).send().await.expect("signup");
+    assert_eq!(r.status(), 201);
+    let r = client.post(format!("{api}/signin")).json(&json!({"email": "ada@example.com", "password": "correct horse"})).send().await.expect("signin");
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers().get("set-cookie").expect("session cookie").to_str().expect("ascii").to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+
+    // Track the widget at 80 EUR while it costs 100.
+    let product = format!("http://{shop_addr}/widget");
+    let r = client
+        .post(format!("{api}/jobs"))
+        .json(&json!({"url": product, "target_price": "80", "currency": "EUR", "check_interval_secs": 1}))
+        .send()
+        .await
+        .expect("create job");
+    assert_eq!(r.status(), 202);
+    let job: Value = r.json().await.expect("job json");
+    let job_id = job["id"].as_str().expect("job id").to_owned();
+    assert_eq!(job["status"], "pending");
+
+    let job_url = format!("{api}/jobs/{job_id}");
+    let seen = wait_for("the first check", Duration::from_secs(20), async || {
+        let job: Value = client.get(&job_url).send().await.ok()?.json().await.ok()?;
+        (job["status"] == "active").then_some(job)
+    })
+    .await;
+    assert_eq!(seen["last_price"], "100.00");
+    assert!(inbox.alerts.lock().expect("inbox").is_empty(), "no alert while the price is above target");
+
+    // The shop lowers the price: one alert arrives.
+    *shop.price.lock().expect("price") = "79.99".into();
+    let alert = wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned()).await;
+    assert_eq!(alert["job_id"], job_id.as_str());
+    assert_eq!(alert["email"], "ada@example.com");
+    assert_eq!(alert["price"], "79.99");
+    assert_eq!(alert["currency"], "EUR");
+    assert_eq!(alert["target_price"], "80");
+
+    // More checks at the low price (the interval is 1 s) stay quiet: one alert per crossing.
+    let before = client.get(&job_url).send().await.expect("get").json::<Value>().await.expect("json")["last_checked_at"].clone();
+    wait_for("two more checks", Duration::from_secs(20), async || {
+        let job: Value = client.get(&job_url).send().await.ok()?.json().await.ok()?;
+        (job["last_checked_at"] != before && job["status"] == "alerted").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "exactly one alert for one crossing");
+
+    // Back above the target re-arms; the next drop alerts again, with a new alert id.
+    *shop.price.lock().expect("price") = "120".into();
+    wait_for("re-arming", Duration::from_secs(20), async || {
+        let job: Value = client.get(&job_url).send().await.ok()?.json().await.ok()?;
+        (job["status"] == "active" && job["last_price"] == "120").then_some(())
+    })
+    .await;
+    *shop.price.lock().expect("price") = "75".into();
+    let second = wait_for("the second alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").get(1).cloned()).await;
+    assert_eq!(second["price"], "75");
+    assert_ne!(second["alert_id"], alert["alert_id"]);
+
+    // SIGTERM stops it cleanly.
+    let status = tracker.terminate();
+    assert!(status.success(), "pricetrack serve exited with {status} after SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_and_sessions_survive_a_restart() {
+    let shop = Shop::default();
+    *shop.price.lock().expect("price") = "50".into();
+    let shop_addr = serve_on_loopback(Router::new().route("/widget", get(product_page)).with_state(shop.clone())).await;
+    let inbox = Inbox::default();
+    let hook_addr = serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let hook = format!("http://{hook_addr}/hook");
+
+    let tracker = Tracker::start(data_dir.path(), &hook).await;
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let api = format!("{}/api/v1", tracker.base);
+    client.post(format!("{api}/signup")).json(&json!({"email": "bob@example.com", "password": "hunter2hunter2"})).send().await.expect("signup");
+    let r = client.post(format!("{api}/signin")).json(&json!({"email": "bob@example.com", "password": "hunter2hunter2"})).send().await.expect("signin");
+    let cookie = r.headers().get("set-cookie").expect("cookie").to_str().expect("ascii").split(';').next().expect("pair").to_owned();
+    let r = client
+        .post(format!("{api}/jobs"))
+        .json(&json!({"url": format!("http://{shop_addr}/widget"), "target_price": 60, "check_interval_secs": 3600}))
+        .send()
+        .await
+        .expect("create job");
+    assert_eq!(r.status(), 202);
+    wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned()).await;
+    assert!(tracker.terminate().success());
+
+    // Same data dir, new process: the generated secret was kept, so the old cookie still works.
+    let tracker = Tracker::start(data_dir.path(), &hook).await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs", tracker.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["jobs"].as_array().expect("jobs").len(), 1);
+    assert_eq!(body["jobs"][0]["status"], "alerted");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "a restart does not alert again");
+    assert!(tracker.terminate().success());
+}

@@ -1,0 +1,112 @@
+//! The page-fetching port of the scraper: what a check needs from the network.
+
+use async_trait::async_trait;
+use pricetrack_domain::CheckFailure;
+use pricetrack_domain::ports::BackendError;
+use pricetrack_domain::ProductUrl;
+use url::Url;
+
+/// A page as fetched: where the redirects ended, the final status and the decoded body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedPage {
+    /// The URL after redirects: relative links and JSON-LD `url`s resolve against it.
+    pub final_url: Url,
+    /// The HTTP status of the final response (always 2xx for a page a fetcher returns).
+    pub status: u16,
+    /// The body, decoded as text.
+    pub body: String,
+}
+
+/// Why a page could not be fetched.
+///
+/// The `Display` text is meant for the job's owner (it ends up in `last_error` through
+/// [`CheckFailure`]): it says what went wrong in plain words and never carries internal detail
+/// such as library error text. The source of [`FetchError::Network`] is for logs only.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The host resolves to (or is) an address on a private, loopback, link-local or otherwise
+    /// internal network. Refused before connecting.
+    #[error("the address of {host} is on a private or internal network")]
+    PrivateAddress {
+        /// The host name or literal address of the URL (or of a redirect target).
+        host: String,
+    },
+    /// A redirect pointed to something other than an http or https URL.
+    #[error("the page redirected to an address that is not a web page")]
+    UnsupportedRedirect,
+    /// The host name does not resolve.
+    #[error("could not find the address of {host}")]
+    UnknownHost {
+        /// The host name.
+        host: String,
+    },
+    /// No connection could be made to the host.
+    #[error("could not connect to {host}")]
+    Connect {
+        /// The host name.
+        host: String,
+    },
+    /// The page did not finish loading within the fetcher's deadline.
+    #[error("the page did not load within {secs} seconds")]
+    Timeout {
+        /// The deadline, in whole seconds (at least 1).
+        secs: u64,
+    },
+    /// The shop answered with a status other than 2xx.
+    #[error("the shop answered with HTTP status {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The page redirected more often than allowed.
+    #[error("the page redirected more than {max} times")]
+    TooManyRedirects {
+        /// The number of redirects allowed.
+        max: usize,
+    },
+    /// The body (after decompression) is larger than allowed.
+    #[error("the page is larger than {} KiB", .limit / 1024)]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Any other network or protocol failure (reset connection, TLS failure, broken body...).
+    #[error("the connection failed while loading the page")]
+    Network {
+        /// What failed, for logs only.
+        #[source]
+        source: BackendError,
+    },
+}
+
+impl FetchError {
+    /// The check failure to record for this error: [`CheckFailure::Forbidden`] for a refused
+    /// target, [`CheckFailure::Fetch`] otherwise, with this error's user-readable text.
+    pub fn to_check_failure(&self) -> CheckFailure {
+        match self {
+            Self::PrivateAddress { .. } | Self::UnsupportedRedirect => {
+                CheckFailure::Forbidden(self.to_string())
+            }
+            _ => CheckFailure::Fetch(self.to_string()),
+        }
+    }
+
+    /// True when the target was refused by the address guard (never fetched).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Self::PrivateAddress { .. } | Self::UnsupportedRedirect)
+    }
+}
+
+impl From<FetchError> for CheckFailure {
+    fn from(value: FetchError) -> Self {
+        value.to_check_failure()
+    }
+}
+
+/// Fetches product pages. [`crate::StaticFetcher`] does plain HTTP; a headless-browser fetcher
+/// for pages that render their price with JavaScript implements the same trait.
+#[async_trait]
+pub trait PageFetcher: Send + Sync {
+    /// Fetches one page, following redirects. Only a 2xx page is returned.
+    async fn fetch(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError>;
+}
