@@ -81,10 +81,10 @@ impl Tracker {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = client.get(format!("{}/readyz", tracker.base)).send().await {
-                if r.status().is_success() {
-                    return tracker;
-                }
+            if let Ok(r) = client.get(format!("{}/readyz", tracker.base)).send().await
+                && r.status().is_success()
+            {
+                return tracker;
             }
             assert!(Instant::now() < deadline, "pricetrack serve did not become ready within 30 s");
             tokio::time::sleep(Duration::from_millis(100)).await;

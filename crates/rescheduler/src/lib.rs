@@ -1,1 +1,147 @@
-//! pricetrack-rescheduler (work in progress).
+//! The rescheduler: finds due jobs and queues one check request for each.
+//!
+//! The due time doubles as a lease. [`JobStore::claim_due`] moves each due job's
+//! `next_check_at` to `now + lease` and bumps its version, atomically and for one caller only, so
+//! overlapping runs never queue a job twice. A request that is never sent (or never handled)
+//! costs one lease: when the lease runs out the job is simply due again, so a job is never lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, StoreError};
+use pricetrack_domain::{CheckRequest, SchedulePolicy, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+/// Messages per queue send (the SQS batch maximum).
+pub const SEND_BATCH: usize = 10;
+
+/// Most jobs one [`run_once`] claims, whatever the batch size: bounds a run's duration so the
+/// leases of the first jobs claimed do not run out before their requests are sent. The rest is
+/// claimed by the next run.
+pub const MAX_CLAIMS_PER_RUN: usize = 10_000;
+
+/// Jobs claimed per store call in [`run_every`].
+pub const DEFAULT_BATCH_LIMIT: usize = 100;
+
+/// What one run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Jobs claimed (leased).
+    pub claimed: usize,
+    /// Check requests sent.
+    pub sent: usize,
+    /// Check requests that could not be sent: their jobs are due again when the lease runs out.
+    pub failed: usize,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RescheduleError {
+    /// The job store failed. Jobs claimed before the failure had their requests sent (or are
+    /// left to their lease); the report says how far the run got.
+    #[error("job store failed while claiming due jobs")]
+    Store {
+        /// The store's error.
+        #[source]
+        source: StoreError,
+        /// What the run did before the failure.
+        report: RunReport,
+    },
+}
+
+/// Claims the jobs due at `now`, page by page (`batch_limit` per claim), and queues one check
+/// request per claimed job, in batches of [`SEND_BATCH`].
+///
+/// Stops when a claim returns fewer than `batch_limit` jobs, after [`MAX_CLAIMS_PER_RUN`] jobs,
+/// or after the queue refused a whole batch (queue down: claiming more would only lease more jobs
+/// for nothing). Requests that could not be sent are counted in [`RunReport::failed`] and left to
+/// the lease. Its work grows with the number of due jobs, not with the number of jobs.
+pub async fn run_once(
+    jobs: &dyn JobStore,
+    queue: &dyn CheckQueue,
+    now: Timestamp,
+    policy: &SchedulePolicy,
+    batch_limit: usize,
+) -> Result<RunReport, RescheduleError> {
+    let batch_limit = batch_limit.clamp(1, MAX_CLAIMS_PER_RUN);
+    let lease = chrono::Duration::from_std(policy.lease).unwrap_or(chrono::Duration::minutes(5));
+    let lease_until = now + lease;
+    let mut report = RunReport::default();
+
+    loop {
+        let limit = batch_limit.min(MAX_CLAIMS_PER_RUN - report.claimed);
+        let claimed = match jobs.claim_due(now, lease_until, limit).await {
+            Ok(claimed) => claimed,
+            Err(source) => {
+                tracing::error!(error = %source, ?report, "claiming due jobs failed");
+                return Err(RescheduleError::Store { source, report });
+            }
+        };
+        report.claimed += claimed.len();
+        let queue_down = send_requests(queue, &claimed, &mut report).await;
+        if queue_down || claimed.len() < limit || report.claimed >= MAX_CLAIMS_PER_RUN {
+            break;
+        }
+    }
+
+    if report.failed > 0 {
+        tracing::warn!(?report, "some check requests were not sent; their jobs are due again after the lease");
+    } else if report.claimed > 0 {
+        tracing::info!(?report, "due jobs queued");
+    }
+    Ok(report)
+}
+
+/// Sends one request per claimed job. Returns true when the queue refused a whole batch.
+async fn send_requests(queue: &dyn CheckQueue, claimed: &[ClaimedJob], report: &mut RunReport) -> bool {
+    let mut queue_down = false;
+    for chunk in claimed.chunks(SEND_BATCH) {
+        let bodies: Vec<String> = chunk.iter().map(|job| CheckRequest::new(job.key, job.version).to_json()).collect();
+        match queue.send_batch(&bodies).await {
+            Ok(failed) => {
+                let failed = failed.iter().filter(|&&i| i < bodies.len()).count();
+                if failed > 0 {
+                    tracing::warn!(failed, "some check requests in a batch were not sent");
+                }
+                report.failed += failed;
+                report.sent += bodies.len() - failed;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, count = bodies.len(), "sending check requests failed");
+                report.failed += bodies.len();
+                queue_down = true;
+            }
+        }
+    }
+    queue_down
+}
+
+/// Runs [`run_once`] every `tick` until `shutdown` is cancelled (the single-process mode). Errors
+/// are logged and the next tick tries again.
+pub async fn run_every(
+    jobs: Arc<dyn JobStore>,
+    queue: Arc<dyn CheckQueue>,
+    policy: SchedulePolicy,
+    tick: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let run = run_once(jobs.as_ref(), queue.as_ref(), chrono::Utc::now(), &policy, DEFAULT_BATCH_LIMIT);
+        let result = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            result = run => result,
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "rescheduler run failed; retrying at the next tick");
+        }
+    }
+    tracing::info!("rescheduler stopped");
+}

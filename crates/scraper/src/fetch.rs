@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use pricetrack_domain::CheckFailure;
-use pricetrack_domain::ports::BackendError;
 use pricetrack_domain::ProductUrl;
+use pricetrack_domain::ports::BackendError;
 use url::Url;
 
 /// A page as fetched: where the redirects ended, the final status and the decoded body.
@@ -47,7 +47,7 @@ pub enum FetchError {
         host: String,
     },
     /// The page did not finish loading within the fetcher's deadline.
-    #[error("the page did not load within {secs} seconds")]
+    #[error("the page took longer than {secs} s to load")]
     Timeout {
         /// The deadline, in whole seconds (at least 1).
         secs: u64,
@@ -84,9 +84,7 @@ impl FetchError {
     /// target, [`CheckFailure::Fetch`] otherwise, with this error's user-readable text.
     pub fn to_check_failure(&self) -> CheckFailure {
         match self {
-            Self::PrivateAddress { .. } | Self::UnsupportedRedirect => {
-                CheckFailure::Forbidden(self.to_string())
-            }
+            Self::PrivateAddress { .. } | Self::UnsupportedRedirect => CheckFailure::Forbidden(self.to_string()),
             _ => CheckFailure::Fetch(self.to_string()),
         }
     }

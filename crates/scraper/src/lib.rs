@@ -1,10 +1,19 @@
 //! The scraper: fetches product pages, extracts prices, records check outcomes and publishes
 //! alerts, fed by check requests from the queue.
+//!
+//! - [`PageFetcher`] is the port for getting a page; [`StaticFetcher`] implements it with plain
+//!   HTTP, limits, and a guard against requests to internal networks.
+//! - [`Checker`] is the check use case: one check request from the job read to the alert.
+//! - [`WorkerPool`] / [`run_workers`] feed the checker from the check queue.
 
+mod checker;
 mod fetch;
 mod static_fetcher;
+mod worker;
 
+pub use checker::{Checker, CheckerError, Clock, HandleOutcome};
 pub use fetch::{FetchError, FetchedPage, PageFetcher};
 pub use static_fetcher::{
-    FetcherBuildError, FetcherConfig, GuardError, StaticFetcher, check_redirect, check_target,
+    FetcherBuildError, GuardError, StaticFetcher, StaticFetcherSettings, check_redirect, check_target,
 };
+pub use worker::{WorkerPool, WorkerSettings, run_workers};

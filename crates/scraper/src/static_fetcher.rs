@@ -16,7 +16,7 @@ use crate::fetch::{FetchError, FetchedPage, PageFetcher};
 
 /// How a [`StaticFetcher`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetcherConfig {
+pub struct StaticFetcherSettings {
     /// The `User-Agent` sent: honest about who is asking.
     pub user_agent: String,
     /// Longest wait for a connection (DNS included).
@@ -33,14 +33,14 @@ pub struct FetcherConfig {
     pub allow_private_targets: bool,
 }
 
-impl FetcherConfig {
+impl StaticFetcherSettings {
     /// The default `User-Agent`: `pricetrack/<version> (+https://github.com/pricetrack)`.
     pub fn default_user_agent() -> String {
         format!("pricetrack/{} (+https://github.com/pricetrack)", env!("CARGO_PKG_VERSION"))
     }
 }
 
-impl Default for FetcherConfig {
+impl Default for StaticFetcherSettings {
     fn default() -> Self {
         Self {
             user_agent: Self::default_user_agent(),
@@ -62,7 +62,7 @@ pub struct FetcherBuildError(#[source] reqwest::Error);
 ///
 /// Limits: a connect timeout, a deadline for the whole fetch, a bounded number of redirects and a
 /// body size cap enforced while streaming (on the decompressed bytes). Unless
-/// [`FetcherConfig::allow_private_targets`] is set, it refuses every target on an internal network:
+/// [`StaticFetcherSettings::allow_private_targets`] is set, it refuses every target on an internal network:
 /// literal IP hosts are checked before the request and on every redirect, and host names are
 /// resolved by a resolver that refuses the name when any of its addresses is not public (the
 /// connection is then made to the addresses that were checked, so a rebinding DNS answer cannot
@@ -71,17 +71,14 @@ pub struct FetcherBuildError(#[source] reqwest::Error);
 #[derive(Debug, Clone)]
 pub struct StaticFetcher {
     client: reqwest::Client,
-    config: FetcherConfig,
+    config: StaticFetcherSettings,
 }
 
 impl StaticFetcher {
     /// Builds a fetcher.
-    pub fn new(config: FetcherConfig) -> Result<Self, FetcherBuildError> {
+    pub fn new(config: StaticFetcherSettings) -> Result<Self, FetcherBuildError> {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"),
-        );
+        headers.insert(ACCEPT, HeaderValue::from_static("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"));
         let max_redirects = config.max_redirects;
         let allow_private = config.allow_private_targets;
         let client = reqwest::Client::builder()
@@ -92,8 +89,7 @@ impl StaticFetcher {
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                match check_redirect(attempt.url(), attempt.previous().len(), max_redirects, allow_private)
-                {
+                match check_redirect(attempt.url(), attempt.previous().len(), max_redirects, allow_private) {
                     Ok(()) => attempt.follow(),
                     Err(refusal) => attempt.error(refusal),
                 }
@@ -103,8 +99,8 @@ impl StaticFetcher {
         Ok(Self { client, config })
     }
 
-    /// The configuration in use.
-    pub fn config(&self) -> &FetcherConfig {
+    /// The settings in use.
+    pub fn settings(&self) -> &StaticFetcherSettings {
         &self.config
     }
 
@@ -147,12 +143,7 @@ impl StaticFetcher {
             }
             source = cause.source();
         }
-        let host = error
-            .url()
-            .and_then(Url::host_str)
-            .or_else(|| url.host_str())
-            .unwrap_or_default()
-            .to_owned();
+        let host = error.url().and_then(Url::host_str).or_else(|| url.host_str()).unwrap_or_default().to_owned();
         if error.is_timeout() {
             self.timeout_error()
         } else if error.is_connect() {
@@ -347,10 +338,7 @@ mod tests {
         let resolver = GuardedResolver { allow_private: false };
         let name: Name = "localhost".parse().expect("name");
         let err = resolver.resolve(name).await.err().expect("refused");
-        assert_eq!(
-            err.downcast_ref::<GuardError>(),
-            Some(&GuardError::PrivateAddress { host: "localhost".into() })
-        );
+        assert_eq!(err.downcast_ref::<GuardError>(), Some(&GuardError::PrivateAddress { host: "localhost".into() }));
 
         let open = GuardedResolver { allow_private: true };
         let name: Name = "localhost".parse().expect("name");

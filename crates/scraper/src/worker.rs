@@ -1,0 +1,298 @@
+//! The worker pool: receives check requests from the queue and runs them through the checker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pricetrack_domain::CheckRequest;
+use pricetrack_domain::ports::{CheckQueue, Delivery, QueueError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::checker::Checker;
+
+/// Most messages asked for in one receive (the SQS maximum).
+const MAX_RECEIVE_BATCH: usize = 10;
+/// First pause after a failed receive; doubles on each further failure.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest pause after failed receives.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Shortest interval between two visibility extensions.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(50);
+
+/// How the worker pool runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Checks run at once.
+    pub workers: usize,
+    /// The queue's visibility timeout: a message being handled is extended by this much every
+    /// third of it, so a slow check is never delivered to a second worker.
+    pub visibility_timeout: Duration,
+    /// Longest wait of one receive (long polling; 20 s is the SQS maximum).
+    pub receive_wait: Duration,
+    /// On shutdown, how long in-flight checks may take to finish before they are abandoned (their
+    /// messages are then delivered again later).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            workers: 5,
+            visibility_timeout: Duration::from_secs(60),
+            receive_wait: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(25),
+        }
+    }
+}
+
+/// A bounded pool of workers fed from the check queue.
+///
+/// It receives only when a worker is free, and never more messages than free workers (a message
+/// waiting in memory is on the visibility clock). A message is acknowledged only once its check
+/// is handled; a malformed body is logged (without its content) and left unacknowledged, so the
+/// queue moves it to the dead-letter queue after its maximum receive count. Receive errors back
+/// off exponentially. Handling one message is abandoned (not acknowledged) after the policy's
+/// lease, when the job is due again anyway. Nothing a message does stops the pool: only the
+/// shutdown token does.
+pub struct WorkerPool {
+    queue: Arc<dyn CheckQueue>,
+    checker: Arc<Checker>,
+    settings: WorkerSettings,
+}
+
+impl std::fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl WorkerPool {
+    /// A pool over this queue and checker.
+    pub fn new(queue: Arc<dyn CheckQueue>, checker: Arc<Checker>, settings: WorkerSettings) -> Self {
+        Self { queue, checker, settings }
+    }
+
+    /// Runs until `shutdown` is cancelled; then stops receiving, lets in-flight checks finish
+    /// within [`WorkerSettings::shutdown_grace`] and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let workers = self.settings.workers.max(1);
+        let slots = Arc::new(Semaphore::new(workers));
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut backoff = Backoff::default();
+        tracing::info!(workers, "worker pool started");
+
+        loop {
+            reap(&mut tasks);
+            let first = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    // The semaphore is never closed.
+                    Err(_) => break,
+                },
+            };
+            let mut permits = vec![first];
+            while permits.len() < MAX_RECEIVE_BATCH {
+                match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+
+            let received = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                received = self.queue.receive(permits.len(), self.settings.receive_wait) => received,
+            };
+            match received {
+                Ok(deliveries) => {
+                    backoff.reset();
+                    if deliveries.len() > permits.len() {
+                        tracing::warn!(
+                            asked = permits.len(),
+                            got = deliveries.len(),
+                            "queue returned more messages than asked; the extra ones are left to be delivered again"
+                        );
+                    }
+                    for (delivery, permit) in deliveries.into_iter().zip(permits.drain(..)) {
+                        tasks.spawn(process(
+                            Arc::clone(&self.queue),
+                            Arc::clone(&self.checker),
+                            delivery,
+                            self.settings.clone(),
+                            permit,
+                        ));
+                    }
+                }
+                Err(e) => {
+                    drop(permits);
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "receiving check requests failed");
+                    tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+
+        let in_flight = tasks.len();
+        tracing::info!(in_flight, "worker pool stopping: no more receives");
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while let Some(result) = tasks.join_next().await {
+                log_task_end(result);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                abandoned = tasks.len(),
+                "shutdown grace ran out; abandoning checks in flight (their messages will be delivered again)"
+            );
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        tracing::info!("worker pool stopped");
+    }
+}
+
+/// Runs a [`WorkerPool`] until `shutdown` is cancelled (see [`WorkerPool::run`]).
+pub async fn run_workers(
+    queue: Arc<dyn CheckQueue>,
+    checker: Arc<Checker>,
+    settings: WorkerSettings,
+    shutdown: CancellationToken,
+) {
+    WorkerPool::new(queue, checker, settings).run(shutdown).await;
+}
+
+/// Handles one delivery; holds a worker slot (`_permit`) until done.
+async fn process(
+    queue: Arc<dyn CheckQueue>,
+    checker: Arc<Checker>,
+    delivery: Delivery,
+    settings: WorkerSettings,
+    _permit: OwnedSemaphorePermit,
+) {
+    let request = match CheckRequest::from_json(&delivery.body) {
+        Ok(request) => request,
+        Err(e) => {
+            // Never log the body: a malformed message may carry anything, personal data included.
+            tracing::warn!(
+                error = %e,
+                receive_count = delivery.receive_count,
+                body_bytes = delivery.body.len(),
+                "malformed check request; not acknowledged, it will end in the dead-letter queue"
+            );
+            return;
+        }
+    };
+    let job_id = request.job_id;
+    // Past the job's lease the job is due again and this outcome would be dropped anyway: abandon
+    // the handling then, so a hung backend cannot hold a worker (and, through the heartbeat, a
+    // message) forever.
+    let handle_timeout = checker.policy().lease;
+
+    let handled = {
+        let handle = tokio::time::timeout(handle_timeout, checker.handle(request));
+        tokio::pin!(handle);
+        let heartbeat = heartbeat(queue.as_ref(), &delivery.receipt, settings.visibility_timeout);
+        tokio::select! {
+            handled = &mut handle => handled,
+            // The heartbeat only ends if its receipt is gone; the check still runs to its end.
+            () = heartbeat => handle.await,
+        }
+    };
+
+    match handled {
+        Ok(Ok(outcome)) => {
+            tracing::debug!(%job_id, ?outcome, "check request handled");
+            match queue.ack(&delivery.receipt).await {
+                Ok(()) => {}
+                Err(QueueError::StaleReceipt) => {
+                    tracing::warn!(%job_id, "could not acknowledge: the receipt expired (the request will be seen again, and found stale)");
+                }
+                Err(e) => tracing::warn!(%job_id, error = %e, "could not acknowledge a handled check request"),
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(%job_id, error = %e, source = ?std::error::Error::source(&e), "check request failed; it will be delivered again");
+        }
+        Err(_) => {
+            tracing::error!(%job_id, timeout_s = handle_timeout.as_secs(), "check request took too long; abandoned, it will be delivered again");
+        }
+    }
+}
+
+/// Keeps a message invisible while it is handled: extends its visibility every third of it.
+/// Returns only when the receipt is no longer valid.
+async fn heartbeat(queue: &dyn CheckQueue, receipt: &str, visibility: Duration) {
+    let period = (visibility / 3).max(MIN_HEARTBEAT);
+    loop {
+        tokio::time::sleep(period).await;
+        match queue.extend(receipt, visibility).await {
+            Ok(()) => {}
+            Err(QueueError::StaleReceipt) => {
+                tracing::warn!("visibility could not be extended: the receipt expired");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "visibility could not be extended; will retry"),
+        }
+    }
+}
+
+fn reap(tasks: &mut JoinSet<()>) {
+    while let Some(result) = tasks.try_join_next() {
+        log_task_end(result);
+    }
+}
+
+fn log_task_end(result: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = result
+        && e.is_panic()
+    {
+        tracing::error!("a check worker panicked; its message will be delivered again");
+    }
+}
+
+/// Exponential back-off for receive errors.
+#[derive(Debug, Default)]
+struct Backoff {
+    current: Option<Duration>,
+}
+
+impl Backoff {
+    fn next_delay(&mut self) -> Duration {
+        let next = match self.current {
+            None => BACKOFF_START,
+            Some(previous) => (previous * 2).min(BACKOFF_MAX),
+        };
+        self.current = Some(next);
+        next
+    }
+
+    fn reset(&mut self) {
+        self.current = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<_> = (0..12).map(|_| backoff.next_delay()).collect();
+        assert_eq!(delays[0], Duration::from_millis(100));
+        assert_eq!(delays[1], Duration::from_millis(200));
+        assert_eq!(delays[8], Duration::from_millis(25_600));
+        assert_eq!(delays[9], BACKOFF_MAX);
+        assert_eq!(delays[11], BACKOFF_MAX);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), BACKOFF_START);
+    }
+}
