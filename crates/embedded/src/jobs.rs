@@ -1,0 +1,393 @@
+//! The job store on SQLite.
+
+use async_trait::async_trait;
+use pricetrack_domain::ports::{BackendError, ClaimedJob, JobStore, Page, PageRequest, StoreError, WriteOutcome};
+use pricetrack_domain::{
+    Alert, AlertId, AlertState, Availability, CheckInterval, Currency, Job, JobId, JobKey, JobStatus, Money,
+    Observation, ProductUrl, TargetPrice, Timestamp, UserId,
+};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Sqlite, SqlitePool};
+
+use crate::sql::{self, CorruptRow, col};
+
+/// [`JobStore`] on the SQLite database: table `jobs`, with `observations` beside it.
+///
+/// `claim_due` is one `UPDATE ... RETURNING` statement, atomic under SQLite's single writer, so
+/// overlapping claimers never share a job; `record_check` and `clear_pending_alert` are
+/// conditional updates that never insert.
+#[derive(Debug, Clone)]
+pub struct SqliteJobStore {
+    pool: SqlitePool,
+}
+
+const JOB_COLUMNS: &str = "user_id, id, url, target_price, currency, price_selector, \
+    check_interval_secs, status, alert_state, last_price, last_price_currency, last_availability, \
+    last_checked_at, last_error, consecutive_failures, next_check_at, pending_alert, version, \
+    created_at, updated_at";
+
+fn backend(e: impl Into<BackendError>) -> StoreError {
+    StoreError::Backend(e.into())
+}
+
+/// A job flattened into column values, bound as `?1`..`?20` in [`JOB_COLUMNS`] order.
+struct JobRow {
+    user_id: String,
+    id: String,
+    url: String,
+    target_price: String,
+    currency: Option<String>,
+    price_selector: Option<String>,
+    check_interval_secs: i64,
+    status: &'static str,
+    alert_state: &'static str,
+    last_price: Option<String>,
+    last_price_currency: Option<String>,
+    last_availability: Option<&'static str>,
+    last_checked_at: Option<i64>,
+    last_error: Option<String>,
+    consecutive_failures: i64,
+    next_check_at: i64,
+    pending_alert: Option<String>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl JobRow {
+    fn from_job(job: &Job) -> Result<Self, StoreError> {
+        let pending_alert = job.pending_alert.as_ref().map(serde_json::to_string).transpose().map_err(backend)?;
+        Ok(Self {
+            user_id: job.user_id.to_string(),
+            id: job.id.to_string(),
+            url: job.url.as_str().to_owned(),
+            target_price: job.target_price.amount().to_string(),
+            currency: job.currency.map(|c| c.as_str().to_owned()),
+            price_selector: job.price_selector.clone(),
+            check_interval_secs: sql::to_i64(job.check_interval.as_secs(), "check_interval_secs").map_err(backend)?,
+            status: job.status.as_str(),
+            alert_state: job.alert_state.as_str(),
+            last_price: job.last_price.map(|p| p.amount.to_string()),
+            last_price_currency: job.last_price.and_then(|p| p.currency).map(|c| c.as_str().to_owned()),
+            last_availability: job.last_availability.map(|a| a.as_str()),
+            last_checked_at: job.last_checked_at.map(sql::millis),
+            last_error: job.last_error.clone(),
+            consecutive_failures: i64::from(job.consecutive_failures),
+            next_check_at: sql::millis(job.next_check_at),
+            pending_alert,
+            version: sql::to_i64(job.version, "version").map_err(backend)?,
+            created_at: sql::millis(job.created_at),
+            updated_at: sql::millis(job.updated_at),
+        })
+    }
+
+    fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+        query
+            .bind(self.user_id)
+            .bind(self.id)
+            .bind(self.url)
+            .bind(self.target_price)
+            .bind(self.currency)
+            .bind(self.price_selector)
+            .bind(self.check_interval_secs)
+            .bind(self.status)
+            .bind(self.alert_state)
+            .bind(self.last_price)
+            .bind(self.last_price_currency)
+            .bind(self.last_availability)
+            .bind(self.last_checked_at)
+            .bind(self.last_error)
+            .bind(self.consecutive_failures)
+            .bind(self.next_check_at)
+            .bind(self.pending_alert)
+            .bind(self.version)
+            .bind(self.created_at)
+            .bind(self.updated_at)
+    }
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job, CorruptRow> {
+    let currency =
+        |raw: Option<String>, column| raw.map(|c| Currency::parse(&c).map_err(|_| CorruptRow { column })).transpose();
+    let last_price = match col::<Option<String>>(row, "last_price")? {
+        Some(raw) => Some(Money::new(
+            sql::decimal(&raw, "last_price")?,
+            currency(col(row, "last_price_currency")?, "last_price_currency")?,
+        )),
+        None => None,
+    };
+    let pending_alert = col::<Option<String>>(row, "pending_alert")?
+        .map(|raw| serde_json::from_str::<Alert>(&raw).map_err(|_| CorruptRow { column: "pending_alert" }))
+        .transpose()?;
+    let last_availability = col::<Option<String>>(row, "last_availability")?
+        .map(|raw| Availability::parse(&raw).ok_or(CorruptRow { column: "last_availability" }))
+        .transpose()?;
+    let last_checked_at =
+        col::<Option<i64>>(row, "last_checked_at")?.map(|ms| sql::timestamp(ms, "last_checked_at")).transpose()?;
+    Ok(Job {
+        id: sql::parsed(&col::<String>(row, "id")?, "id")?,
+        user_id: sql::parsed(&col::<String>(row, "user_id")?, "user_id")?,
+        url: ProductUrl::parse(&col::<String>(row, "url")?).map_err(|_| CorruptRow { column: "url" })?,
+        target_price: TargetPrice::new(sql::decimal(&col::<String>(row, "target_price")?, "target_price")?)
+            .map_err(|_| CorruptRow { column: "target_price" })?,
+        currency: currency(col(row, "currency")?, "currency")?,
+        price_selector: col(row, "price_selector")?,
+        check_interval: CheckInterval::from_stored(sql::unsigned(
+            col(row, "check_interval_secs")?,
+            "check_interval_secs",
+        )?),
+        status: JobStatus::parse(&col::<String>(row, "status")?).ok_or(CorruptRow { column: "status" })?,
+        alert_state: AlertState::parse(&col::<String>(row, "alert_state")?)
+            .ok_or(CorruptRow { column: "alert_state" })?,
+        last_price,
+        last_availability,
+        last_checked_at,
+        last_error: col(row, "last_error")?,
+        consecutive_failures: sql::unsigned(col(row, "consecutive_failures")?, "consecutive_failures")?,
+        next_check_at: sql::timestamp(col(row, "next_check_at")?, "next_check_at")?,
+        pending_alert,
+        version: sql::unsigned(col(row, "version")?, "version")?,
+        created_at: sql::timestamp(col(row, "created_at")?, "created_at")?,
+        updated_at: sql::timestamp(col(row, "updated_at")?, "updated_at")?,
+    })
+}
+
+fn observation_from_row(job_id: JobId, row: &SqliteRow) -> Result<Observation, CorruptRow> {
+    let currency = col::<Option<String>>(row, "currency")?
+        .map(|c| Currency::parse(&c).map_err(|_| CorruptRow { column: "currency" }))
+        .transpose()?;
+    let availability = col::<Option<String>>(row, "availability")?
+        .map(|raw| Availability::parse(&raw).ok_or(CorruptRow { column: "availability" }))
+        .transpose()?;
+    Ok(Observation {
+        job_id,
+        observed_at: sql::timestamp(col(row, "observed_at")?, "observed_at")?,
+        price: Money::new(sql::decimal(&col::<String>(row, "price")?, "price")?, currency),
+        availability,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl SqliteJobStore {
+    pub(crate) fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Whether a job exists, to tell `Gone` from `VersionMismatch` after a refused write.
+    async fn exists(&self, key: JobKey) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM jobs WHERE user_id = ?1 AND id = ?2")
+            .bind(key.user_id.to_string())
+            .bind(key.job_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
+    }
+
+    /// `VersionMismatch` if the job is still there, `Gone` if not.
+    async fn refused(&self, key: JobKey) -> Result<WriteOutcome, StoreError> {
+        Ok(if self.exists(key).await? { WriteOutcome::VersionMismatch } else { WriteOutcome::Gone })
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn create(&self, job: &Job) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        );
+        let row = JobRow::from_job(job)?;
+        match row.bind(sqlx::query(&sql)).execute(&self.pool).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get(&self, key: JobKey) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ?1 AND id = ?2");
+        let row = sqlx::query(&sql)
+            .bind(key.user_id.to_string())
+            .bind(key.job_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(job_from_row).transpose().map_err(backend)
+    }
+
+    async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<Job>, StoreError> {
+        // The cursor is the id of the last job of the previous page.
+        let after = match &page.cursor {
+            Some(cursor) => cursor.parse::<JobId>().map_err(|_| StoreError::InvalidCursor)?.to_string(),
+            None => String::new(),
+        };
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+        let rows = sqlx::query(&sql)
+            .bind(user_id.to_string())
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut items = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>().map_err(backend)?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_cursor = if more { items.last().map(|job| job.id.to_string()) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn delete(&self, key: JobKey) -> Result<bool, StoreError> {
+        // Observations go with the job (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM jobs WHERE user_id = ?1 AND id = ?2")
+            .bind(key.user_id.to_string())
+            .bind(key.job_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM jobs WHERE user_id = ?1")
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // One statement: SQLite runs it under its single write lock, so each due job is moved
+        // to its lease (and off the due list) by exactly one caller. The subquery walks the
+        // `jobs_due` index from the oldest due time and stops after `limit` rows.
+        let rows = sqlx::query(
+            "UPDATE jobs SET next_check_at = ?1, version = version + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE next_check_at <= ?2 ORDER BY next_check_at LIMIT ?3) \
+             RETURNING user_id, id, version",
+        )
+        .bind(sql::millis(lease_until))
+        .bind(sql::millis(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClaimedJob {
+                    key: JobKey {
+                        user_id: sql::parsed(&col::<String>(row, "user_id")?, "user_id")?,
+                        job_id: sql::parsed(&col::<String>(row, "id")?, "id")?,
+                    },
+                    version: sql::unsigned(col(row, "version")?, "version")?,
+                })
+            })
+            .collect::<Result<Vec<_>, CorruptRow>>()
+            .map_err(backend)
+    }
+
+    async fn record_check(
+        &self,
+        job: &Job,
+        expected_version: u64,
+        observation: Option<&Observation>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let expected = sql::to_i64(expected_version, "version").map_err(backend)?;
+        let row = JobRow::from_job(job)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The first statement writes, so the transaction takes the write lock at once (a
+        // deferred transaction that read first could fail to upgrade under concurrency).
+        let updated = row
+            .bind(sqlx::query(
+                "UPDATE jobs SET url = ?3, target_price = ?4, currency = ?5, price_selector = ?6, \
+                 check_interval_secs = ?7, status = ?8, alert_state = ?9, last_price = ?10, \
+                 last_price_currency = ?11, last_availability = ?12, last_checked_at = ?13, \
+                 last_error = ?14, consecutive_failures = ?15, next_check_at = ?16, \
+                 pending_alert = ?17, version = ?18, created_at = ?19, updated_at = ?20 \
+                 WHERE user_id = ?1 AND id = ?2 AND version = ?21",
+            ))
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return self.refused(job.key()).await;
+        }
+        if let Some(observation) = observation {
+            sqlx::query(
+                "INSERT INTO observations (job_id, observed_at, price, currency, availability) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(job.id.to_string())
+            .bind(sql::millis(observation.observed_at))
+            .bind(observation.price.amount.to_string())
+            .bind(observation.price.currency.map(|c| c.as_str().to_owned()))
+            .bind(observation.availability.map(|a| a.as_str()))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(WriteOutcome::Applied)
+    }
+
+    async fn clear_pending_alert(&self, key: JobKey, alert_id: AlertId) -> Result<WriteOutcome, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET pending_alert = NULL \
+             WHERE user_id = ?1 AND id = ?2 AND pending_alert IS NOT NULL \
+             AND json_extract(pending_alert, '$.id') = ?3",
+        )
+        .bind(key.user_id.to_string())
+        .bind(key.job_id.to_string())
+        .bind(alert_id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() > 0 {
+            Ok(WriteOutcome::Applied)
+        } else {
+            // The outbox holds another alert (or none): nothing to clear.
+            self.refused(key).await
+        }
+    }
+
+    async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT o.observed_at, o.price, o.currency, o.availability \
+             FROM observations o JOIN jobs j ON j.id = o.job_id \
+             WHERE j.user_id = ?1 AND j.id = ?2 \
+             ORDER BY o.observed_at DESC, o.seq DESC LIMIT ?3",
+        )
+        .bind(key.user_id.to_string())
+        .bind(key.job_id.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|row| observation_from_row(key.job_id, row)).collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        Ok(())
+    }
+}

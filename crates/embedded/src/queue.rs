@@ -1,0 +1,214 @@
+//! The check queue on SQLite, with SQS semantics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, QueueError};
+use sqlx::SqlitePool;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::sql::{self, CorruptRow, col};
+
+/// How a [`SqliteCheckQueue`] hands out messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// How long a received message stays invisible unless extended or acknowledged.
+    pub visibility_timeout: Duration,
+    /// Receives after which a message goes to the dead-letter table instead of being delivered
+    /// again.
+    pub max_receive_count: u32,
+}
+
+impl Default for QueueSettings {
+    /// 60 s visibility, 5 receives.
+    fn default() -> Self {
+        Self { visibility_timeout: Duration::from_secs(60), max_receive_count: 5 }
+    }
+}
+
+/// [`CheckQueue`] on the SQLite database: table `queue_messages`, with `queue_dead_letters`.
+///
+/// Durable: messages survive a restart, and one that was in flight when the process died comes
+/// back when its visibility runs out. Every receive gives a message a new receipt, so a receipt
+/// from an earlier receive can neither extend nor acknowledge it ([`QueueError::StaleReceipt`]).
+/// A receive that finds nothing waits for a send in this process (woken at once) or polls every
+/// [`SqliteCheckQueue::POLL_INTERVAL`] (messages that become visible again, other processes).
+#[derive(Debug, Clone)]
+pub struct SqliteCheckQueue {
+    pool: SqlitePool,
+    signal: Arc<Notify>,
+    settings: QueueSettings,
+}
+
+/// Largest batch one receive hands out, as on SQS.
+const MAX_BATCH: usize = 10;
+
+fn backend(e: impl Into<BackendError>) -> QueueError {
+    QueueError::Backend(e.into())
+}
+
+impl SqliteCheckQueue {
+    /// How often a waiting receive looks again when nothing wakes it.
+    pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+    pub(crate) fn new(pool: SqlitePool, signal: Arc<Notify>, settings: QueueSettings) -> Self {
+        Self { pool, signal, settings }
+    }
+
+    /// The settings this queue runs with.
+    pub fn settings(&self) -> QueueSettings {
+        self.settings
+    }
+
+    /// The bodies in the dead-letter table, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<String>, QueueError> {
+        let rows = sqlx::query("SELECT body FROM queue_dead_letters ORDER BY dead_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|row| col::<String>(row, "body")).collect::<Result<Vec<_>, CorruptRow>>().map_err(backend)
+    }
+
+    /// One attempt: dead-letters the visible messages that used up their receives, then hands
+    /// out up to `max` visible ones.
+    async fn try_receive(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        let now = sql::now_millis();
+        // A cheap read first: an idle poll never takes the write lock.
+        let visible = sqlx::query("SELECT 1 FROM queue_messages WHERE visible_at <= ?1 LIMIT 1")
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        if visible.is_none() {
+            return Ok(Vec::new());
+        }
+        let max_receives = i64::from(self.settings.max_receive_count);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Writes first, so the transaction holds the write lock from its first statement.
+        sqlx::query(
+            "INSERT INTO queue_dead_letters (id, body, receive_count, created_at, dead_at) \
+             SELECT id, body, receive_count, created_at, ?1 FROM queue_messages \
+             WHERE visible_at <= ?1 AND receive_count >= ?2",
+        )
+        .bind(now)
+        .bind(max_receives)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("DELETE FROM queue_messages WHERE visible_at <= ?1 AND receive_count >= ?2")
+            .bind(now)
+            .bind(max_receives)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // The receipt is a fresh random token plus the row id: unique, and rotated by every receive.
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let rows = sqlx::query(
+            "UPDATE queue_messages \
+             SET receive_count = receive_count + 1, visible_at = ?1, receipt = ?2 || '.' || id \
+             WHERE id IN (SELECT id FROM queue_messages WHERE visible_at <= ?3 ORDER BY visible_at, id LIMIT ?4) \
+             RETURNING id, body, receive_count, receipt",
+        )
+        .bind(now.saturating_add(sql::duration_millis(self.settings.visibility_timeout)))
+        .bind(token)
+        .bind(now)
+        .bind(i64::try_from(max).unwrap_or(10))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let mut deliveries = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    col::<i64>(row, "id")?,
+                    Delivery {
+                        receipt: col(row, "receipt")?,
+                        body: col(row, "body")?,
+                        receive_count: sql::unsigned(col(row, "receive_count")?, "receive_count")?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, CorruptRow>>()
+            .map_err(backend)?;
+        deliveries.sort_by_key(|(id, _)| *id);
+        Ok(deliveries.into_iter().map(|(_, delivery)| delivery).collect())
+    }
+}
+
+#[async_trait]
+impl CheckQueue for SqliteCheckQueue {
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = sql::now_millis();
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for body in bodies {
+            sqlx::query(
+                "INSERT INTO queue_messages (body, visible_at, receive_count, receipt, created_at) \
+                 VALUES (?1, ?2, 0, NULL, ?2)",
+            )
+            .bind(body)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.signal.notify_waiters();
+        Ok(Vec::new())
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        let max = max.clamp(1, MAX_BATCH);
+        let deadline = Instant::now() + wait;
+        loop {
+            // Registered before looking, so a send between the look and the wait still wakes us.
+            let sent = self.signal.notified();
+            tokio::pin!(sent);
+            sent.as_mut().enable();
+            let deliveries = self.try_receive(max).await?;
+            if !deliveries.is_empty() {
+                return Ok(deliveries);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let nap = Self::POLL_INTERVAL.min(deadline - now);
+            tokio::select! {
+                () = &mut sent => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        let visible_at = sql::now_millis().saturating_add(sql::duration_millis(visibility));
+        let done = sqlx::query("UPDATE queue_messages SET visible_at = ?1 WHERE receipt = ?2")
+            .bind(visible_at)
+            .bind(receipt)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(QueueError::StaleReceipt);
+        }
+        Ok(())
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        let done = sqlx::query("DELETE FROM queue_messages WHERE receipt = ?1")
+            .bind(receipt)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(QueueError::StaleReceipt);
+        }
+        Ok(())
+    }
+}
