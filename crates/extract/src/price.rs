@@ -131,10 +131,9 @@ const SYMBOLS: &[SymbolDef] = &[
 
 /// ISO codes recognised in any letter case when standing alone (`eur`, `Eur`, `EUR`).
 const ISO_ANY_CASE: &[&str] = &[
-    "EUR", "USD", "GBP", "CHF", "PLN", "SEK", "NOK", "DKK", "ISK", "CZK", "HUF", "BGN", "RUB",
-    "UAH", "JPY", "CNY", "RMB", "KRW", "INR", "IDR", "MYR", "SGD", "HKD", "TWD", "THB", "VND",
-    "AUD", "NZD", "CAD", "MXN", "BRL", "ARS", "CLP", "UYU", "ZAR", "ILS", "AED", "SAR", "QAR",
-    "EGP", "NGN", "KES", "PKR", "RSD", "HRK", "BYN", "KZT",
+    "EUR", "USD", "GBP", "CHF", "PLN", "SEK", "NOK", "DKK", "ISK", "CZK", "HUF", "BGN", "RUB", "UAH", "JPY", "CNY",
+    "RMB", "KRW", "INR", "IDR", "MYR", "SGD", "HKD", "TWD", "THB", "VND", "AUD", "NZD", "CAD", "MXN", "BRL", "ARS",
+    "CLP", "UYU", "ZAR", "ILS", "AED", "SAR", "QAR", "EGP", "NGN", "KES", "PKR", "RSD", "HRK", "BYN", "KZT",
 ];
 
 /// ISO codes that are also common words (`try`, `pen`, `mad`, `php`...): recognised in upper case
@@ -143,23 +142,17 @@ const ISO_UPPER_ONLY: &[&str] = &["TRY", "PEN", "MAD", "PHP", "RON", "COP", "GEL
 
 /// Currencies written `1,234.56`. Any other known currency is written `1.234,56`.
 const DOT_DECIMAL: &[&str] = &[
-    "USD", "GBP", "JPY", "CNY", "KRW", "INR", "CAD", "AUD", "NZD", "HKD", "SGD", "TWD", "MXN",
-    "CHF", "THB", "PHP", "MYR", "ILS", "AED", "SAR", "QAR", "EGP", "NGN", "KES", "PKR", "ZAR",
-    "PEN", "CRC",
+    "USD", "GBP", "JPY", "CNY", "KRW", "INR", "CAD", "AUD", "NZD", "HKD", "SGD", "TWD", "MXN", "CHF", "THB", "PHP",
+    "MYR", "ILS", "AED", "SAR", "QAR", "EGP", "NGN", "KES", "PKR", "ZAR", "PEN", "CRC",
 ];
 
 /// Currencies that also write their amounts with a bare `$`.
-const DOLLAR_FAMILY: &[&str] = &[
-    "USD", "CAD", "AUD", "NZD", "MXN", "HKD", "SGD", "TWD", "ARS", "CLP", "COP", "UYU", "BRL",
-];
+const DOLLAR_FAMILY: &[&str] =
+    &["USD", "CAD", "AUD", "NZD", "MXN", "HKD", "SGD", "TWD", "ARS", "CLP", "COP", "UYU", "BRL"];
 
 /// The decimal convention usually used with a currency.
 pub(crate) fn convention_of(currency: Currency) -> Convention {
-    if DOT_DECIMAL.contains(&currency.as_str()) {
-        Convention::DotDecimal
-    } else {
-        Convention::CommaDecimal
-    }
+    if DOT_DECIMAL.contains(&currency.as_str()) { Convention::DotDecimal } else { Convention::CommaDecimal }
 }
 
 /// A currency marker found in the text, in char positions `[start, end)`.
@@ -356,8 +349,7 @@ fn iso_at(chars: &[char], i: usize) -> Option<Marker> {
     }
     let raw: String = letters.iter().collect();
     let upper = raw.to_ascii_uppercase();
-    let known = ISO_ANY_CASE.contains(&upper.as_str())
-        || (raw == upper && ISO_UPPER_ONLY.contains(&upper.as_str()));
+    let known = ISO_ANY_CASE.contains(&upper.as_str()) || (raw == upper && ISO_UPPER_ONLY.contains(&upper.as_str()));
     if !known {
         return None;
     }
@@ -423,8 +415,7 @@ fn scan_run(chars: &[char], start: usize) -> Run {
     let mut euro_cents = None;
     let mut group = String::new();
     let mut i = take_digits(chars, start, &mut group);
-    loop {
-        let Some(&c) = chars.get(i) else { break };
+    while let Some(&c) = chars.get(i) {
         let only = |kind: Sep| seps.iter().all(|s| *s == kind);
         let group_ok = if groups.is_empty() { group.len() <= 3 } else { group.len() == 3 };
         let sep = match c {
@@ -450,12 +441,10 @@ fn scan_run(chars: &[char], start: usize) -> Run {
                 }
                 break;
             }
-            Some(kind @ (Sep::Space | Sep::Apostrophe))
-                if only(kind) && group_ok && three_digits_at(chars, i + 1) =>
-            {
+            Some(kind @ (Sep::Space | Sep::Apostrophe)) if only(kind) && group_ok && three_digits_at(chars, i + 1) => {
                 seps.push(kind);
             }
-            None if c == '€' && seps.is_empty() && {
+            None if c == '€' && seps.iter().all(|s| matches!(s, Sep::Space | Sep::Dot | Sep::Apostrophe)) && {
                 digit_at(chars, i + 1) && digit_at(chars, i + 2) && !digit_at(chars, i + 3)
             } =>
             {
@@ -524,15 +513,14 @@ fn interpret(run: &Run, convention: Option<Convention>) -> Option<(String, Strin
         return Some(("0".to_owned(), run.groups.first()?.clone(), false));
     }
     if let Some(cents) = &run.euro_cents {
-        return Some((run.groups.first()?.clone(), cents.clone(), false));
+        let grouping_ok = run.seps.windows(2).all(|w| w[0] == w[1]) && valid_grouping(&run.groups);
+        return grouping_ok.then(|| (run.groups.concat(), cents.clone(), false));
     }
     if let Some(dash_kind) = run.dash {
         // Every separator before the `,-` groups thousands.
         let grouping_ok = match run.seps.first() {
             None => true,
-            Some(kind) => {
-                *kind != dash_kind && run.seps.iter().all(|s| s == kind) && valid_grouping(&run.groups)
-            }
+            Some(kind) => *kind != dash_kind && run.seps.iter().all(|s| s == kind) && valid_grouping(&run.groups),
         };
         return grouping_ok.then(|| (run.groups.concat(), String::new(), false));
     }
@@ -587,14 +575,15 @@ fn to_decimal(integer: &str, fraction: &str) -> Option<Decimal> {
 }
 
 /// The markers attached to a run: touching it, or separated by a few spaces, on either side,
-/// chained at most two deep (`CAD $ 5`). Also returns where the run and its prefix markers start.
+/// chained at most two deep (`CAD $ 5`). Also returns where the run and its prefix markers start,
+/// and whether a marker follows the run.
 fn attached(
     chars: &[char],
     run: &Run,
     markers: &[Marker],
     ending_at: &[Option<usize>],
     starting_at: &[Option<usize>],
-) -> (Vec<usize>, usize) {
+) -> (Vec<usize>, usize, bool) {
     let mut found = Vec::new();
     let mut outer_start = run.start;
     let mut pos = run.start;
@@ -611,6 +600,7 @@ fn attached(
         pos = marker.start;
         outer_start = pos;
     }
+    let prefix_count = found.len();
     let mut pos = run.end;
     for _ in 0..2 {
         let mut p = pos;
@@ -624,7 +614,8 @@ fn attached(
         found.push(index);
         pos = marker.end;
     }
-    (found, outer_start)
+    let suffixed = found.len() > prefix_count;
+    (found, outer_start, suffixed)
 }
 
 fn is_negative(chars: &[char], run: &Run, outer_start: usize) -> bool {
@@ -636,7 +627,8 @@ fn is_negative(chars: &[char], run: &Run, outer_start: usize) -> bool {
 }
 
 /// Context that makes a run no price at all.
-fn rejected(chars: &[char], run: &Run, marker_before: bool, marker_after: bool, plain_integer: bool) -> bool {
+fn rejected(chars: &[char], run: &Run, touching: (bool, bool), suffixed: bool, plain_integer: bool) -> bool {
+    let (marker_before, marker_after) = touching;
     let prev = run.start.checked_sub(1).and_then(|i| chars.get(i)).copied();
     let prev2 = run.start.checked_sub(2).and_then(|i| chars.get(i)).copied();
     let next = chars.get(run.end).copied();
@@ -663,7 +655,7 @@ fn rejected(chars: &[char], run: &Run, marker_before: bool, marker_after: bool, 
         return true;
     }
     // `3 left`, `128 GB`: a bare integer followed by a word is a count, not a price.
-    plain_integer && !marker_after && i > run.end && after.is_some_and(char::is_alphabetic)
+    plain_integer && !suffixed && i > run.end && after.is_some_and(char::is_alphabetic)
 }
 
 pub(crate) fn parse_price_detailed(text: &str, hint: Option<Currency>) -> Option<ParsedPrice> {
@@ -688,11 +680,9 @@ pub(crate) fn parse_price_detailed(text: &str, hint: Option<Currency>) -> Option
 
     let mut plain: Option<ParsedPrice> = None;
     for run in scan_runs(&chars) {
-        let (attached_markers, outer_start) = attached(&chars, &run, &markers, &ending_at, &starting_at);
-        let mut best: Option<Marker> = attached_markers
-            .iter()
-            .filter_map(|i| markers.get(*i).copied())
-            .max_by_key(|m| m.strength);
+        let (attached_markers, outer_start, suffixed) = attached(&chars, &run, &markers, &ending_at, &starting_at);
+        let mut best: Option<Marker> =
+            attached_markers.iter().filter_map(|i| markers.get(*i).copied()).max_by_key(|m| m.strength);
         if run.euro_cents.is_some() {
             best = markers.iter().find(|m| m.start > run.start && m.end <= run.end).copied().or(best);
         }
@@ -714,14 +704,12 @@ pub(crate) fn parse_price_detailed(text: &str, hint: Option<Currency>) -> Option
             },
             None => (None, None),
         };
-        let convention = currency
-            .map(convention_of)
-            .or(marker.and_then(|m| m.convention))
-            .or(hint.map(convention_of));
+        let convention = currency.map(convention_of).or(marker.and_then(|m| m.convention)).or(hint.map(convention_of));
         let currency = currency.or(if marker.is_none() { hint } else { None });
 
         let Some((integer, fraction, plain_integer)) = interpret(&run, convention) else { continue };
-        if rejected(&chars, &run, marker_before, marker_after || run.euro_cents.is_some(), plain_integer) {
+        let touching = (marker_before, marker_after || run.euro_cents.is_some());
+        if rejected(&chars, &run, touching, suffixed, plain_integer) {
             continue;
         }
         if is_negative(&chars, &run, outer_start) {

@@ -1,0 +1,233 @@
+//! `extract_offer` against saved pages in `tests/fixtures/`, one per extraction path.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use pricetrack_domain::Availability;
+use pricetrack_extract::{ExtractError, ExtractionMethod, extract_offer, extract_with_selector};
+use rust_decimal::Decimal;
+
+/// What a fixture must give.
+enum Expect {
+    /// A price: amount, currency, availability, method, title.
+    Offer {
+        amount: &'static str,
+        currency: Option<&'static str>,
+        availability: Option<Availability>,
+        method: ExtractionMethod,
+        title: Option<&'static str>,
+    },
+    /// An error.
+    Error(ExtractError),
+}
+
+use Availability::{InStock, OutOfStock, PreOrder};
+use ExtractionMethod::{Amazon, JsonLd, Meta, Microdata, Pccomponentes};
+
+const fn offer(
+    amount: &'static str,
+    currency: Option<&'static str>,
+    availability: Option<Availability>,
+    method: ExtractionMethod,
+    title: Option<&'static str>,
+) -> Expect {
+    Expect::Offer { amount, currency, availability, method, title }
+}
+
+/// (file, page URL, expected result)
+fn cases() -> Vec<(&'static str, Option<&'static str>, Expect)> {
+    vec![
+        (
+            "jsonld_simple.html",
+            Some("https://shop.example/anvil"),
+            offer("19.99", Some("EUR"), Some(InStock), JsonLd, Some("Acme Anvil 10kg")),
+        ),
+        ("jsonld_graph.html", None, offer("129.00", Some("USD"), Some(InStock), JsonLd, Some("Trail Runner 3"))),
+        (
+            "jsonld_offers_array.html",
+            None,
+            offer("289.5", Some("GBP"), Some(InStock), JsonLd, Some("Noise Cancelling Headphones X2")),
+        ),
+        (
+            "jsonld_aggregate_offer.html",
+            None,
+            offer("249.00", Some("GBP"), Some(InStock), JsonLd, Some("Espresso Machine Pro")),
+        ),
+        (
+            "jsonld_price_specification.html",
+            None,
+            offer("99.99", Some("EUR"), Some(InStock), JsonLd, Some("Akkuschrauber 18V")),
+        ),
+        (
+            "jsonld_string_price.html",
+            None,
+            offer("1299.00", Some("EUR"), Some(PreOrder), JsonLd, Some("Consola Nova (reserva)")),
+        ),
+        (
+            "jsonld_several_blocks_one_broken.html",
+            None,
+            offer("34.95", Some("EUR"), Some(InStock), JsonLd, Some("Garden Hose 30m")),
+        ),
+        (
+            "jsonld_product_group.html",
+            None,
+            offer("59.00", Some("CHF"), Some(PreOrder), JsonLd, Some("Merino T-Shirt")),
+        ),
+        (
+            "jsonld_main_entity_related.html",
+            None,
+            offer("150", Some("USD"), Some(InStock), JsonLd, Some("Desk Lamp Arc")),
+        ),
+        ("jsonld_zero_then_microdata.html", None, offer("39.90", Some("EUR"), None, Microdata, Some("Kettle 1.7 l"))),
+        (
+            "microdata_content.html",
+            None,
+            offer("1299.99", Some("EUR"), Some(InStock), Microdata, Some("Kaffeevollautomat EQ.6 plus s300")),
+        ),
+        ("microdata_text.html", None, offer("1049.95", Some("USD"), Some(InStock), Microdata, Some("Widget Deluxe"))),
+        ("og_meta.html", None, offer("34.50", Some("GBP"), Some(InStock), Meta, Some("Waxed Cotton Jacket"))),
+        (
+            "product_meta.html",
+            None,
+            offer("59.90", Some("CHF"), Some(OutOfStock), Meta, Some("Wanderrucksack 30 l | Bergsport")),
+        ),
+        ("product_meta_sale.html", None, offer("329.00", Some("PLN"), None, Meta, Some("Słuchawki BT-500"))),
+        (
+            "amazon_es.html",
+            Some("https://www.amazon.es/dp/B000000001"),
+            offer("19.99", Some("EUR"), Some(InStock), Amazon, Some("Cafetera Italiana de Aluminio, 6 tazas")),
+        ),
+        // Without the URL, the Amazon markup is recognised all the same.
+        (
+            "amazon_es.html",
+            None,
+            offer("19.99", Some("EUR"), Some(InStock), Amazon, Some("Cafetera Italiana de Aluminio, 6 tazas")),
+        ),
+        (
+            "amazon_com_whole_fraction.html",
+            Some("https://www.amazon.com/dp/B000000002"),
+            offer("1299.99", Some("USD"), Some(InStock), Amazon, Some("UltraWide Monitor 34\"")),
+        ),
+        (
+            "amazon_de.html",
+            Some("https://www.amazon.de/-/de/dp/B000000003"),
+            offer("1299.00", Some("EUR"), Some(InStock), Amazon, Some("Staubsauger-Roboter S8 mit Absaugstation")),
+        ),
+        ("amazon_uk_no_url.html", None, offer("8.99", Some("GBP"), Some(OutOfStock), Amazon, Some("Paperback Novel"))),
+        (
+            "amazon_ca_dollar.html",
+            Some("https://www.amazon.ca/dp/B000000004"),
+            offer("49.97", Some("CAD"), Some(InStock), Amazon, Some("Cast Iron Skillet 12\"")),
+        ),
+        ("amazon_unavailable.html", Some("https://www.amazon.es/dp/B000000005"), Expect::Error(ExtractError::NoPrice)),
+        (
+            "pccomponentes.html",
+            Some("https://www.pccomponentes.com/portatil-gaming-x15"),
+            offer("1299.99", Some("EUR"), Some(InStock), Pccomponentes, Some("Portátil Gaming X15 16GB 1TB RTX 4060")),
+        ),
+        (
+            "pccomponentes_old.html",
+            Some("https://www.pccomponentes.com/raton-m720"),
+            offer("209.90", Some("EUR"), Some(OutOfStock), Pccomponentes, Some("Ratón Inalámbrico M720")),
+        ),
+        ("no_price.html", Some("https://blog.example/grinders"), Expect::Error(ExtractError::NoPrice)),
+        ("sold_out_no_price.html", None, Expect::Error(ExtractError::NoPrice)),
+        ("custom_selector.html", None, Expect::Error(ExtractError::NoPrice)),
+    ]
+}
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn fixtures_table() {
+    let cases = cases();
+    let files: std::collections::BTreeSet<_> = cases.iter().map(|(file, _, _)| *file).collect();
+    assert!(files.len() >= 20, "only {} fixture files", files.len());
+    let mut failures = Vec::new();
+    for (file, page_url, expect) in &cases {
+        let url = page_url.map(|u| url::Url::parse(u).expect("test URL"));
+        let got = extract_offer(&fixture(file), url.as_ref());
+        let ok = match (expect, &got) {
+            (Expect::Error(expected), Err(err)) => expected == err,
+            (Expect::Offer { amount, currency, availability, method, title }, Ok(offer)) => {
+                let expected_amount = Decimal::from_str(amount).expect("test amount");
+                offer.price.is_some_and(|p| {
+                    p.amount == expected_amount && p.currency.map(|c| c.to_string()).as_deref() == *currency
+                }) && offer.availability == *availability
+                    && offer.method == *method
+                    && offer.title.as_deref() == *title
+            }
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("{file} ({page_url:?}): got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_fixture_file_is_in_the_table() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let listed: Vec<_> = cases().iter().map(|(file, _, _)| *file).collect();
+    for entry in std::fs::read_dir(dir).expect("fixtures dir") {
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        assert!(listed.contains(&name.as_str()), "{name} has no expected result");
+    }
+}
+
+#[test]
+fn amounts_keep_their_source_digits() {
+    // 19.99 must not come out as 19.989999999999998 (an f64 on the way).
+    let offer = extract_offer(&fixture("jsonld_simple.html"), None).expect("offer");
+    assert_eq!(offer.price.expect("price").amount.to_string(), "19.99");
+}
+
+#[test]
+fn selector_reads_the_chosen_element() {
+    let html = fixture("custom_selector.html");
+    let offer = extract_with_selector(&html, ".prezzo .prezzo-attuale").expect("offer");
+    let price = offer.price.expect("price");
+    assert_eq!(price.amount, Decimal::from_str("1249.00").expect("decimal"));
+    assert_eq!(price.currency.map(|c| c.to_string()).as_deref(), Some("EUR"));
+    assert_eq!(offer.method, ExtractionMethod::Selector);
+    assert_eq!(offer.title.as_deref(), Some("Bicicletta Pieghevole – Negozio Bici"));
+
+    let meta = r#"<html><head><meta id="p" content="12.50"></head><body></body></html>"#;
+    let offer = extract_with_selector(meta, "#p").expect("offer");
+    assert_eq!(offer.price.expect("price").amount, Decimal::from_str("12.5").expect("decimal"));
+}
+
+#[test]
+fn selector_errors() {
+    let html = fixture("custom_selector.html");
+    assert!(matches!(extract_with_selector(&html, "div[[["), Err(ExtractError::InvalidSelector(_))));
+    assert_eq!(extract_with_selector(&html, "h1"), Err(ExtractError::NoPrice));
+    assert_eq!(extract_with_selector(&html, ".missing"), Err(ExtractError::NoPrice));
+    assert_eq!(ExtractError::NoPrice.to_string(), "no price found on the page");
+}
+
+#[test]
+fn method_names_and_serialization() {
+    let names: Vec<_> = [JsonLd, Microdata, Meta, Amazon, Pccomponentes, ExtractionMethod::Selector]
+        .iter()
+        .map(ExtractionMethod::as_str)
+        .collect();
+    assert_eq!(names, ["json-ld", "microdata", "meta", "amazon", "pccomponentes", "selector"]);
+    let offer = extract_offer(&fixture("og_meta.html"), None).expect("offer");
+    let json = serde_json::to_value(&offer).expect("serialize");
+    assert_eq!(json["method"], "meta");
+    assert_eq!(json["price"]["amount"], "34.50");
+    assert_eq!(json["price"]["currency"], "GBP");
+    assert_eq!(json["availability"], "in_stock");
+}
+
+#[test]
+fn empty_and_garbage_pages() {
+    for html in ["", "<", "<html>", "\u{0}", "<script type=\"application/ld+json\">[[[[</script>"] {
+        assert_eq!(extract_offer(html, None), Err(ExtractError::NoPrice), "{html:?}");
+    }
+}

@@ -1,0 +1,30 @@
+//! `extract_offer` and `extract_with_selector` never panic, and an `Ok` offer always has a
+//! positive price.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rust_decimal::Decimal;
+
+const URLS: &[&str] = &[
+    "https://shop.example/product",
+    "https://www.amazon.es/dp/B000000001",
+    "https://www.amazon.com/dp/B000000002",
+    "https://www.pccomponentes.com/producto",
+];
+
+fuzz_target!(|data: &[u8]| {
+    // The first byte picks the page URL (or none) and whether a selector is tried.
+    let Some((&choice, rest)) = data.split_first() else { return };
+    let html = String::from_utf8_lossy(rest);
+    let url = URLS.get(usize::from(choice % 5)).and_then(|u| url::Url::parse(u).ok());
+    let checked = |result: Result<pricetrack_extract::Offer, pricetrack_extract::ExtractError>| {
+        if let Ok(offer) = result {
+            let price = offer.price.expect("an Ok offer has a price");
+            assert!(price.amount > Decimal::ZERO, "{offer:?}");
+        }
+    };
+    checked(pricetrack_extract::extract_offer(&html, url.as_ref()));
+    if choice & 0x80 != 0 {
+        checked(pricetrack_extract::extract_with_selector(&html, "[itemprop=price], .price, #price"));
+    }
+});
