@@ -83,7 +83,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for bad in ["", "ada", "@example.com", "ada@", "ada@localhost", "a b@example.com", "a@b@example.com", "ada@exa..mple.com", "ada@-x.com"] {
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@localhost",
+            "a b@example.com",
+            "a@b@example.com",
+            "ada@exa..mple.com",
+            "ada@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(300))).is_err());

@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Alert, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation,
-    ProductUrl, TargetPrice, Timestamp, UserId,
+    Alert, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation, ProductUrl,
+    TargetPrice, Timestamp, UserId,
 };
 
 /// Where a job is in its life, as its owner sees it.
@@ -299,10 +299,8 @@ impl Job {
         let offer = match outcome {
             CheckOutcome::Priced(offer) => match (self.currency, offer.price.currency) {
                 (Some(expected), Some(found)) if expected != found => {
-                    let failure = CheckFailure::CurrencyMismatch {
-                        expected: expected.to_string(),
-                        found: found.to_string(),
-                    };
+                    let failure =
+                        CheckFailure::CurrencyMismatch { expected: expected.to_string(), found: found.to_string() };
                     job.record_failure(&failure, policy);
                     return CheckTransition { job, observation: None };
                 }
@@ -336,12 +334,8 @@ impl Job {
             job.status = JobStatus::Active;
             job.alert_state = AlertState::Armed;
         }
-        let observation = Observation {
-            job_id: self.id,
-            observed_at: now,
-            price: offer.price,
-            availability: offer.availability,
-        };
+        let observation =
+            Observation { job_id: self.id, observed_at: now, price: offer.price, availability: offer.availability };
         CheckTransition { job, observation: Some(observation) }
     }
 

@@ -65,8 +65,8 @@ impl CheckRequest {
         struct Versioned {
             v: u32,
         }
-        let versioned: Versioned = serde_json::from_str(body)
-            .map_err(|e| MalformedMessage::Shape(e.classify_name().to_owned()))?;
+        let versioned: Versioned =
+            serde_json::from_str(body).map_err(|e| MalformedMessage::Shape(e.classify_name().to_owned()))?;
         if versioned.v != Self::VERSION {
             return Err(MalformedMessage::Version(versioned.v));
         }
@@ -101,15 +101,19 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_refused_without_echoing_them() {
-        for body in ["", "null", "[]", "{\"v\":1}", "not json secret@example.com", "{\"v\":1,\"user_id\":\"x\",\"job_id\":\"y\",\"job_version\":1}"] {
+        for body in [
+            "",
+            "null",
+            "[]",
+            "{\"v\":1}",
+            "not json secret@example.com",
+            "{\"v\":1,\"user_id\":\"x\",\"job_id\":\"y\",\"job_version\":1}",
+        ] {
             let err = CheckRequest::from_json(body).expect_err(body);
             assert!(!err.to_string().contains("secret"), "{err}");
         }
-        let future = format!(
-            "{{\"v\":2,\"user_id\":\"{}\",\"job_id\":\"{}\",\"job_version\":1}}",
-            UserId::new(),
-            JobId::new()
-        );
+        let future =
+            format!("{{\"v\":2,\"user_id\":\"{}\",\"job_id\":\"{}\",\"job_version\":1}}", UserId::new(), JobId::new());
         assert_eq!(CheckRequest::from_json(&future), Err(MalformedMessage::Version(2)));
         assert_eq!(CheckRequest::from_json(&"x".repeat(5000)), Err(MalformedMessage::TooLarge));
     }

@@ -34,11 +34,7 @@ impl Currency {
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
             return Err(InvalidCurrency);
         }
-        Ok(Self([
-            bytes[0].to_ascii_uppercase(),
-            bytes[1].to_ascii_uppercase(),
-            bytes[2].to_ascii_uppercase(),
-        ]))
+        Ok(Self([bytes[0].to_ascii_uppercase(), bytes[1].to_ascii_uppercase(), bytes[2].to_ascii_uppercase()]))
     }
 
     /// The code as text, e.g. `"EUR"`.
@@ -142,8 +138,8 @@ impl TargetPrice {
     /// separator: locale formats belong to page parsing, not to an API contract.
     pub fn parse(raw: &str) -> Result<Self, InvalidTargetPrice> {
         let trimmed = raw.trim();
-        let plain = !trimmed.is_empty()
-            && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
+        let plain =
+            !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
         if !plain {
             return Err(InvalidTargetPrice::NotANumber);
         }

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{
-    Alert, AlertId, Email, Job, JobKey, Observation, PasswordHash, Timestamp, User, UserId,
-};
+use crate::{Alert, AlertId, Email, Job, JobKey, Observation, PasswordHash, Timestamp, User, UserId};
 
 /// A boxed error from an adapter's backend, kept as a source for logs, never shown to a client.
 pub type BackendError = Box<dyn StdError + Send + Sync + 'static>;

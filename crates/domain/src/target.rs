@@ -241,11 +241,7 @@ mod tests {
             "http://[2002:7f00:1::]/",
             "http://224.0.0.1/",
         ] {
-            assert_eq!(
-                ProductUrl::parse_public(raw).unwrap_err(),
-                InvalidProductUrl::PrivateAddress,
-                "{raw}"
-            );
+            assert_eq!(ProductUrl::parse_public(raw).unwrap_err(), InvalidProductUrl::PrivateAddress, "{raw}");
         }
     }
 

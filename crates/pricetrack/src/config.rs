@@ -60,7 +60,8 @@ impl ServeConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
-        let listen = parse_or(&get, "PRICETRACK_LISTEN", "127.0.0.1:9090".parse().ok(), "an address such as 127.0.0.1:9090")?;
+        let listen =
+            parse_or(&get, "PRICETRACK_LISTEN", "127.0.0.1:9090".parse().ok(), "an address such as 127.0.0.1:9090")?;
         let data_dir = get("PRICETRACK_DATA_DIR").map_or_else(|| PathBuf::from("./pricetrack-data"), PathBuf::from);
         let jwt_secret = match lookup("PRICETRACK_JWT_SECRET") {
             None => None,
@@ -74,17 +75,24 @@ impl ServeConfig {
                     problem: "must be an absolute http(s) URL".into(),
                 })?;
                 if !matches!(url.scheme(), "http" | "https") {
-                    return Err(ConfigError { name: "PRICETRACK_WEBHOOK_URL", problem: "must use http or https".into() });
+                    return Err(ConfigError {
+                        name: "PRICETRACK_WEBHOOK_URL",
+                        problem: "must use http or https".into(),
+                    });
                 }
                 Some(url)
             }
         };
         let allow_private_targets = parse_bool(&get, "PRICETRACK_ALLOW_PRIVATE_TARGETS", false)?;
-        let min_secs: u64 = parse_or(&get, "PRICETRACK_MIN_CHECK_INTERVAL_SECS", Some(60), "a whole number of seconds")?;
+        let min_secs: u64 =
+            parse_or(&get, "PRICETRACK_MIN_CHECK_INTERVAL_SECS", Some(60), "a whole number of seconds")?;
         let default_secs: u64 =
             parse_or(&get, "PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS", Some(3600), "a whole number of seconds")?;
         if min_secs == 0 {
-            return Err(ConfigError { name: "PRICETRACK_MIN_CHECK_INTERVAL_SECS", problem: "must be at least 1".into() });
+            return Err(ConfigError {
+                name: "PRICETRACK_MIN_CHECK_INTERVAL_SECS",
+                problem: "must be at least 1".into(),
+            });
         }
         if default_secs < min_secs {
             return Err(ConfigError {
@@ -92,7 +100,8 @@ impl ServeConfig {
                 problem: format!("must be at least PRICETRACK_MIN_CHECK_INTERVAL_SECS ({min_secs})"),
             });
         }
-        let tick_ms: u64 = parse_or(&get, "PRICETRACK_SCHEDULER_TICK_MS", Some(1000), "a whole number of milliseconds")?;
+        let tick_ms: u64 =
+            parse_or(&get, "PRICETRACK_SCHEDULER_TICK_MS", Some(1000), "a whole number of milliseconds")?;
         if tick_ms == 0 {
             return Err(ConfigError { name: "PRICETRACK_SCHEDULER_TICK_MS", problem: "must be at least 1".into() });
         }
@@ -196,8 +205,9 @@ mod tests {
             let err = config(&[(name, value)]).expect_err(name);
             assert_eq!(err.name, name);
         }
-        let err = config(&[("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "100"), ("PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS", "50")])
-            .expect_err("default below floor");
+        let err =
+            config(&[("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "100"), ("PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS", "50")])
+                .expect_err("default below floor");
         assert_eq!(err.name, "PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS");
     }
 

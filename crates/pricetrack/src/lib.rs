@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 
 /// Command line.
 #[derive(Debug, Parser)]
-#[command(name = "pricetrack", version, about = "Watches product pages and tells you when a price reaches your target.")]
+#[command(
+    name = "pricetrack",
+    version,
+    about = "Watches product pages and tells you when a price reaches your target."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -37,10 +37,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let db = Database::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
     let users: Arc<dyn UserStore> = Arc::new(db.users());
     let jobs: Arc<dyn JobStore> = Arc::new(db.jobs());
-    let queue: Arc<dyn CheckQueue> = Arc::new(db.queue(QueueSettings {
-        visibility_timeout: VISIBILITY_TIMEOUT,
-        max_receive_count: MAX_RECEIVE_COUNT,
-    }));
+    let queue: Arc<dyn CheckQueue> = Arc::new(
+        db.queue(QueueSettings { visibility_timeout: VISIBILITY_TIMEOUT, max_receive_count: MAX_RECEIVE_COUNT }),
+    );
     let notifier: Arc<dyn Notifier> = match &config.webhook_url {
         Some(url) => {
             tracing::info!("alerts are POSTed to the configured webhook");
@@ -73,7 +72,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %app.local_addr(), data_dir = %config.data_dir.display(), "pricetrack is listening");
 
-    let mut fetcher_settings = StaticFetcherSettings { allow_private_targets: config.allow_private_targets, ..StaticFetcherSettings::default() };
+    let mut fetcher_settings = StaticFetcherSettings {
+        allow_private_targets: config.allow_private_targets,
+        ..StaticFetcherSettings::default()
+    };
     if let Some(agent) = &config.user_agent {
         fetcher_settings.user_agent = agent.clone();
     }

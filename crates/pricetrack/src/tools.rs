@@ -65,7 +65,11 @@ pub enum PageSource {
 }
 
 /// Extracts the offer from a page. An error when no price is found.
-pub async fn extract(source: PageSource, allow_private_targets: bool, selector: Option<&str>) -> anyhow::Result<ExtractOutput> {
+pub async fn extract(
+    source: PageSource,
+    allow_private_targets: bool,
+    selector: Option<&str>,
+) -> anyhow::Result<ExtractOutput> {
     let (html, url) = match source {
         PageSource::File { path, url } => {
             let html = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -77,8 +81,9 @@ pub async fn extract(source: PageSource, allow_private_targets: bool, selector: 
         PageSource::Url(raw) => {
             let url = if allow_private_targets { ProductUrl::parse(&raw) } else { ProductUrl::parse_public(&raw) }
                 .with_context(|| format!("{raw:?} cannot be checked"))?;
-            let fetcher = StaticFetcher::new(StaticFetcherSettings { allow_private_targets, ..StaticFetcherSettings::default() })
-                .context("building the HTTP client")?;
+            let fetcher =
+                StaticFetcher::new(StaticFetcherSettings { allow_private_targets, ..StaticFetcherSettings::default() })
+                    .context("building the HTTP client")?;
             let page = fetcher.fetch(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             (page.body, Some(page.final_url))
         }

@@ -13,9 +13,8 @@ fn pricetrack(args: &[&str]) -> Output {
 }
 
 fn stdout_json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
-    })
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 #[test]
@@ -47,7 +46,8 @@ fn extract_reads_a_saved_page() {
 </script></head><body></body></html>"#,
     )
     .expect("write page");
-    let out = pricetrack(&["extract", "--file", page.to_str().expect("utf-8 path"), "--url", "https://shop.example/kettle"]);
+    let out =
+        pricetrack(&["extract", "--file", page.to_str().expect("utf-8 path"), "--url", "https://shop.example/kettle"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json = stdout_json(&out);
     assert_eq!(json["title"], "Kettle");
@@ -70,7 +70,9 @@ fn extract_fails_on_a_page_without_a_price() {
 
 #[test]
 fn extract_refuses_internal_urls_by_default() {
-    for url in ["http://127.0.0.1:1/", "http://169.254.169.254/latest/meta-data/", "http://2130706433/", "file:///etc/passwd"] {
+    for url in
+        ["http://127.0.0.1:1/", "http://169.254.169.254/latest/meta-data/", "http://2130706433/", "file:///etc/passwd"]
+    {
         let out = pricetrack(&["extract", url]);
         assert!(!out.status.success(), "{url} was fetched");
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());

@@ -123,7 +123,8 @@ async fn sign_up_to_alert_exactly_once() {
     *shop.price.lock().expect("price") = "100.00".into();
     let shop_addr = serve_on_loopback(Router::new().route("/widget", get(product_page)).with_state(shop.clone())).await;
     let inbox = Inbox::default();
-    let hook_addr = serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let hook_addr =
+        serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
 
     let data_dir = tempfile::tempdir().expect("tempdir");
     let tracker = Tracker::start(data_dir.path(), &format!("http://{hook_addr}/hook")).await;
@@ -131,9 +132,19 @@ async fn sign_up_to_alert_exactly_once() {
     let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
 
     // Sign up and sign in: the session is an HttpOnly cookie.
-    let r = client.post(format!("{api}/signup")).json(&json!({"email": "ada@example.com", "password": "correct horse"})).send().await.expect("signup");
+    let r = client
+        .post(format!("{api}/signup"))
+        .json(&json!({"email": "ada@example.com", "password": "correct horse"}))
+        .send()
+        .await
+        .expect("signup");
     assert_eq!(r.status(), 201);
-    let r = client.post(format!("{api}/signin")).json(&json!({"email": "ada@example.com", "password": "correct horse"})).send().await.expect("signin");
+    let r = client
+        .post(format!("{api}/signin"))
+        .json(&json!({"email": "ada@example.com", "password": "correct horse"}))
+        .send()
+        .await
+        .expect("signin");
     assert_eq!(r.status(), 200);
     let cookie = r.headers().get("set-cookie").expect("session cookie").to_str().expect("ascii").to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
@@ -162,7 +173,9 @@ async fn sign_up_to_alert_exactly_once() {
 
     // The shop lowers the price: one alert arrives.
     *shop.price.lock().expect("price") = "79.99".into();
-    let alert = wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned()).await;
+    let alert =
+        wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned())
+            .await;
     assert_eq!(alert["job_id"], job_id.as_str());
     assert_eq!(alert["email"], "ada@example.com");
     assert_eq!(alert["price"], "79.99");
@@ -170,7 +183,8 @@ async fn sign_up_to_alert_exactly_once() {
     assert_eq!(alert["target_price"], "80");
 
     // More checks at the low price (the interval is 1 s) stay quiet: one alert per crossing.
-    let before = client.get(&job_url).send().await.expect("get").json::<Value>().await.expect("json")["last_checked_at"].clone();
+    let before =
+        client.get(&job_url).send().await.expect("get").json::<Value>().await.expect("json")["last_checked_at"].clone();
     wait_for("two more checks", Duration::from_secs(20), async || {
         let job: Value = client.get(&job_url).send().await.ok()?.json().await.ok()?;
         (job["last_checked_at"] != before && job["status"] == "alerted").then_some(())
@@ -187,7 +201,10 @@ async fn sign_up_to_alert_exactly_once() {
     })
     .await;
     *shop.price.lock().expect("price") = "75".into();
-    let second = wait_for("the second alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").get(1).cloned()).await;
+    let second = wait_for("the second alert", Duration::from_secs(20), async || {
+        inbox.alerts.lock().expect("inbox").get(1).cloned()
+    })
+    .await;
     assert_eq!(second["price"], "75");
     assert_ne!(second["alert_id"], alert["alert_id"]);
 
@@ -202,16 +219,36 @@ async fn jobs_and_sessions_survive_a_restart() {
     *shop.price.lock().expect("price") = "50".into();
     let shop_addr = serve_on_loopback(Router::new().route("/widget", get(product_page)).with_state(shop.clone())).await;
     let inbox = Inbox::default();
-    let hook_addr = serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let hook_addr =
+        serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
     let data_dir = tempfile::tempdir().expect("tempdir");
     let hook = format!("http://{hook_addr}/hook");
 
     let tracker = Tracker::start(data_dir.path(), &hook).await;
     let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
     let api = format!("{}/api/v1", tracker.base);
-    client.post(format!("{api}/signup")).json(&json!({"email": "bob@example.com", "password": "hunter2hunter2"})).send().await.expect("signup");
-    let r = client.post(format!("{api}/signin")).json(&json!({"email": "bob@example.com", "password": "hunter2hunter2"})).send().await.expect("signin");
-    let cookie = r.headers().get("set-cookie").expect("cookie").to_str().expect("ascii").split(';').next().expect("pair").to_owned();
+    client
+        .post(format!("{api}/signup"))
+        .json(&json!({"email": "bob@example.com", "password": "hunter2hunter2"}))
+        .send()
+        .await
+        .expect("signup");
+    let r = client
+        .post(format!("{api}/signin"))
+        .json(&json!({"email": "bob@example.com", "password": "hunter2hunter2"}))
+        .send()
+        .await
+        .expect("signin");
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .expect("cookie")
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
     let r = client
         .post(format!("{api}/jobs"))
         .json(&json!({"url": format!("http://{shop_addr}/widget"), "target_price": 60, "check_interval_secs": 3600}))
