@@ -46,7 +46,7 @@ use rust_decimal::Decimal;
 use crate::ports::{CheckQueue, JobStore, UserStore};
 use crate::{
     Alert, AlertId, AlertState, Availability, CheckInterval, CheckOutcome, CheckedOffer, Currency, Email, Job, JobId,
-    JobKey, JobStatus, Money, PasswordHash, ProductUrl, TargetPrice, Timestamp, User, UserId,
+    JobKey, JobStatus, Money, NewJob, PasswordHash, ProductUrl, TargetPrice, Timestamp, User, UserId,
 };
 
 /// A fresh, empty job store for one contract case, kept alive until the case ends.
@@ -122,28 +122,14 @@ fn target(raw: &str) -> TargetPrice {
 /// A plain new job of `user_id`, due at `next_check_at`: target 79.99 with no currency, every
 /// optional field empty, version 0.
 pub fn sample_job(user_id: UserId, next_check_at: Timestamp) -> Job {
-    let now = now_ms();
-    Job {
-        id: JobId::new(),
-        user_id,
+    let new = NewJob {
         url: url("https://shop.example/p/1"),
         target_price: target("79.99"),
         currency: None,
-        price_selector: None,
         check_interval: CheckInterval::from_stored(3600),
-        status: JobStatus::Pending,
-        alert_state: AlertState::Armed,
-        last_price: None,
-        last_availability: None,
-        last_checked_at: None,
-        last_error: None,
-        consecutive_failures: 0,
-        next_check_at: millis(next_check_at),
-        pending_alert: None,
-        version: 0,
-        created_at: now,
-        updated_at: now,
-    }
+        price_selector: None,
+    };
+    Job::create(user_id, new, now_ms(), millis(next_check_at))
 }
 
 /// A job of `user_id` with every optional field set, a pending alert in its outbox, a price
