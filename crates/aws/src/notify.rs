@@ -1,0 +1,170 @@
+//! Alerts through an SNS topic, one filtered email subscription per user.
+
+use async_trait::async_trait;
+use aws_sdk_sns::Client;
+use aws_sdk_sns::types::MessageAttributeValue;
+use pricetrack_domain::ports::{BackendError, Notifier, NotifyError};
+use pricetrack_domain::{Alert, AlertId, JobId, Timestamp, User, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::schema;
+
+fn backend(e: impl Into<BackendError>) -> NotifyError {
+    NotifyError::Backend(e.into())
+}
+
+/// The body of an alert published to the topic (the SNS `Message`), as JSON:
+///
+/// ```json
+/// {"alert_id": "…", "job_id": "…", "user_id": "…", "url": "https://shop.example/p/1",
+///  "price": "49.99", "currency": "EUR", "target_price": "50",
+///  "checked_at": "2025-01-01T12:00:00Z"}
+/// ```
+///
+/// Decimals are text, never floats; `currency` is `null` when the page did not say. Carries no
+/// email address: SNS knows where to deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertMessage {
+    /// Unique per crossing: the same when an alert is published again, for de-duplication.
+    pub alert_id: AlertId,
+    /// The job whose target was reached.
+    pub job_id: JobId,
+    /// Its owner.
+    pub user_id: UserId,
+    /// The product page.
+    pub url: String,
+    /// The price found, as decimal text.
+    pub price: String,
+    /// The price's ISO 4217 currency, if known.
+    pub currency: Option<String>,
+    /// The job's target, as decimal text.
+    pub target_price: String,
+    /// When the check ran.
+    pub checked_at: Timestamp,
+}
+
+impl AlertMessage {
+    /// The message of an alert.
+    pub fn from_alert(alert: &Alert) -> Self {
+        Self {
+            alert_id: alert.id,
+            job_id: alert.job_id,
+            user_id: alert.user_id,
+            url: alert.url.as_str().to_owned(),
+            price: alert.price.amount.to_string(),
+            currency: alert.price.currency.map(|c| c.as_str().to_owned()),
+            target_price: alert.target_price.amount().to_string(),
+            checked_at: alert.checked_at,
+        }
+    }
+
+    /// The JSON text.
+    pub fn to_json(&self) -> String {
+        // A struct of strings and ids always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The filter policy that lets a subscription receive only `user_id`'s alerts:
+/// `{"user_id":["<user_id>"]}`, matched against the message attribute
+/// [`schema::USER_ID_ATTRIBUTE`].
+pub fn user_filter_policy(user_id: UserId) -> String {
+    serde_json::json!({ schema::USER_ID_ATTRIBUTE: [user_id.to_string()] }).to_string()
+}
+
+/// [`Notifier`] on one SNS topic shared by every user.
+///
+/// `publish` sends the [`AlertMessage`] JSON with subject [`schema::ALERT_SUBJECT`] and the
+/// message attributes [`schema::USER_ID_ATTRIBUTE`] and [`schema::ALERT_ID_ATTRIBUTE`];
+/// `subscribe` adds an email subscription for the user whose filter policy
+/// ([`user_filter_policy`]) matches their id only, so each user receives their own alerts and
+/// nobody else's. SNS asks the address to confirm the subscription before it delivers. Email
+/// addresses are never logged.
+///
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    /// A notifier publishing to the topic `topic_arn`.
+    pub fn new(client: Client, topic_arn: String) -> Self {
+        Self { client, topic_arn }
+    }
+
+    /// The topic's ARN.
+    pub fn topic_arn(&self) -> &str {
+        &self.topic_arn
+    }
+}
+
+fn string_attribute(value: String) -> Result<MessageAttributeValue, NotifyError> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(backend)
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<(), NotifyError> {
+        let message = AlertMessage::from_alert(alert);
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(schema::ALERT_SUBJECT)
+            .message(message.to_json())
+            .message_attributes(schema::USER_ID_ATTRIBUTE, string_attribute(alert.user_id.to_string())?)
+            .message_attributes(schema::ALERT_ID_ATTRIBUTE, string_attribute(alert.id.to_string())?)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, user: &User) -> Result<(), NotifyError> {
+        self.client
+            .subscribe()
+            .topic_arn(&self.topic_arn)
+            .protocol("email")
+            .endpoint(user.email.as_str())
+            .attributes("FilterPolicy", user_filter_policy(user.id))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use pricetrack_domain::{Money, ProductUrl, TargetPrice};
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    #[test]
+    fn alert_message_keeps_decimals_as_text() {
+        let alert = Alert {
+            id: AlertId::new(),
+            job_id: JobId::new(),
+            user_id: UserId::new(),
+            url: ProductUrl::parse("https://shop.example/p/1").expect("url"),
+            price: Money::new(Decimal::from_str("49.90").expect("decimal"), None),
+            target_price: TargetPrice::parse("50").expect("target"),
+            checked_at: chrono::Utc::now(),
+        };
+        let json: serde_json::Value = serde_json::from_str(&AlertMessage::from_alert(&alert).to_json()).expect("json");
+        assert_eq!(json["price"], "49.90");
+        assert_eq!(json["target_price"], "50");
+        assert_eq!(json["currency"], serde_json::Value::Null);
+        assert_eq!(json["alert_id"], alert.id.to_string());
+    }
+
+    #[test]
+    fn filter_policy_names_the_user() {
+        let user = UserId::new();
+        assert_eq!(user_filter_policy(user), format!("{{\"user_id\":[\"{user}\"]}}"));
+    }
+}

@@ -1,0 +1,179 @@
+//! The check queue on SQS.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, QueueError};
+
+fn backend(e: impl Into<BackendError>) -> QueueError {
+    QueueError::Backend(e.into())
+}
+
+/// Most messages SQS takes in one `SendMessageBatch` or hands out in one `ReceiveMessage`.
+const SQS_BATCH_MAX: usize = 10;
+/// Longest long-poll wait SQS allows.
+const SQS_MAX_WAIT_SECS: u64 = 20;
+/// Longest visibility timeout SQS allows (12 hours).
+const SQS_MAX_VISIBILITY_SECS: u64 = 43_200;
+
+/// [`CheckQueue`] on an SQS standard queue, whose redrive policy (see [`crate::bootstrap`])
+/// sends a message received too many times to the dead-letter queue.
+///
+/// - `send_batch` sends `SendMessageBatch` requests of 10 and reports the entries SQS refused;
+/// - `receive` long-polls (`WaitTimeSeconds` is the wait rounded to whole seconds, at most 20)
+///   for at most 10 messages and reads each one's `ApproximateReceiveCount`;
+/// - a receipt is the message's `ReceiptHandle`: `extend` is `ChangeMessageVisibility`, `ack`
+///   is `DeleteMessage`. A handle SQS calls invalid, or a message no longer in flight, is
+///   [`QueueError::StaleReceipt`].
+///
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqsCheckQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsCheckQueue {
+    /// A queue adapter for the queue at `queue_url`.
+    pub fn new(client: Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+
+    /// The queue's URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+}
+
+/// Whole seconds for SQS: rounded to the nearest second, at most `max`.
+fn whole_seconds(duration: Duration, max: u64) -> i32 {
+    let secs = duration.as_millis().saturating_add(500) / 1000;
+    i32::try_from(secs.min(u128::from(max))).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl CheckQueue for SqsCheckQueue {
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
+        let mut failed = Vec::new();
+        let mut last_error = None;
+        let mut sent_any = false;
+        for (chunk_no, chunk) in bodies.chunks(SQS_BATCH_MAX).enumerate() {
+            let offset = chunk_no * SQS_BATCH_MAX;
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body.clone()).build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            match self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
+                Ok(out) => {
+                    sent_any |= !out.successful.is_empty();
+                    for entry in &out.failed {
+                        // An id we did not send would be SQS's bug: count the whole chunk as failed.
+                        match entry.id.parse::<usize>() {
+                            Ok(i) if i < chunk.len() => failed.push(offset + i),
+                            _ => failed.extend(offset..offset + chunk.len()),
+                        }
+                    }
+                }
+                Err(e) => {
+                    // The other chunks may still go through; these are left to the lease.
+                    failed.extend(offset..offset + chunk.len());
+                    last_error = Some(e);
+                }
+            }
+        }
+        match last_error {
+            // Nothing went out and a request failed: the queue is down, say so.
+            Some(e) if !sent_any => Err(backend(e)),
+            _ => {
+                failed.sort_unstable();
+                failed.dedup();
+                Ok(failed)
+            }
+        }
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        let max = max.clamp(1, SQS_BATCH_MAX);
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(i32::try_from(max).unwrap_or(1))
+            .wait_time_seconds(whole_seconds(wait, SQS_MAX_WAIT_SECS))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(backend)?;
+        let mut deliveries = Vec::new();
+        for message in out.messages.unwrap_or_default() {
+            let (Some(receipt), Some(body)) = (message.receipt_handle, message.body) else {
+                tracing::warn!(message_id = message.message_id.as_deref(), "SQS message without receipt or body");
+                continue;
+            };
+            let receive_count = message
+                .attributes
+                .as_ref()
+                .and_then(|attributes| attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|count| count.parse().ok())
+                .unwrap_or(1);
+            deliveries.push(Delivery { receipt, body, receive_count });
+        }
+        Ok(deliveries)
+    }
+
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        let secs = visibility.as_millis().div_ceil(1000).min(u128::from(SQS_MAX_VISIBILITY_SECS));
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(secs).unwrap_or(i32::MAX))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_receipt_handle_is_invalid() || e.is_message_not_inflight()) =>
+            {
+                Err(QueueError::StaleReceipt)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        let result = self.client.delete_message().queue_url(&self.queue_url).receipt_handle(receipt).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_receipt_handle_is_invalid() || e.is_invalid_id_format()) =>
+            {
+                Err(QueueError::StaleReceipt)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_round_to_whole_seconds_within_the_sqs_limit() {
+        assert_eq!(whole_seconds(Duration::ZERO, 20), 0);
+        assert_eq!(whole_seconds(Duration::from_millis(400), 20), 0);
+        assert_eq!(whole_seconds(Duration::from_millis(500), 20), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(1), 20), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(90), 20), 20);
+    }
+}
