@@ -18,7 +18,7 @@ port=19090
 base="http://127.0.0.1:${port}"
 PRICETRACK_LISTEN="127.0.0.1:${port}" PRICETRACK_DATA_DIR="$data_dir" RUST_LOG=warn \
   PRICETRACK_ALLOW_PRIVATE_TARGETS=true PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS=86400 \
-  target/release/pricetrack serve &
+  "${CARGO_TARGET_DIR:-target}/release/pricetrack" serve &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
 for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done

@@ -5,22 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pricetrack_domain::SchedulePolicy;
-use secrecy::{ExposeSecret, SecretString};
+pub use pricetrack_settings::{ConfigError, MIN_JWT_SECRET_BYTES, validate_jwt_secret};
+use pricetrack_settings::{Env, vars};
+use secrecy::SecretString;
 use url::Url;
-
-/// A setting that could not be read. Names the variable and says what it accepts; never echoes a
-/// secret's value.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub name: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-/// Shortest JWT signing secret accepted, in bytes.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// Everything `pricetrack serve` reads from the environment.
 #[derive(Debug, Clone)]
@@ -58,59 +46,34 @@ impl ServeConfig {
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Self::from_settings(&Env::new(lookup))
+    }
 
-        let listen =
-            parse_or(&get, "PRICETRACK_LISTEN", "127.0.0.1:9090".parse().ok(), "an address such as 127.0.0.1:9090")?;
-        let data_dir = get("PRICETRACK_DATA_DIR").map_or_else(|| PathBuf::from("./pricetrack-data"), PathBuf::from);
-        let jwt_secret = match lookup("PRICETRACK_JWT_SECRET") {
-            None => None,
-            Some(raw) => Some(validate_jwt_secret(SecretString::from(raw))?),
-        };
-        let webhook_url = match get("PRICETRACK_WEBHOOK_URL") {
+    /// Reads settings through `env`.
+    pub fn from_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let listen = env.listen(SocketAddr::from(([127, 0, 0, 1], 9090)))?;
+        let data_dir = env.string("PRICETRACK_DATA_DIR").map_or_else(|| PathBuf::from("./pricetrack-data"), PathBuf::from);
+        let jwt_secret = env.jwt_secret()?;
+        let webhook_url = match env.string("PRICETRACK_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
-                let url = Url::parse(&raw).map_err(|_| ConfigError {
-                    name: "PRICETRACK_WEBHOOK_URL",
-                    problem: "must be an absolute http(s) URL".into(),
-                })?;
+                let url = Url::parse(&raw)
+                    .map_err(|_| ConfigError::new("PRICETRACK_WEBHOOK_URL", "must be an absolute http(s) URL"))?;
                 if !matches!(url.scheme(), "http" | "https") {
-                    return Err(ConfigError {
-                        name: "PRICETRACK_WEBHOOK_URL",
-                        problem: "must use http or https".into(),
-                    });
+                    return Err(ConfigError::new("PRICETRACK_WEBHOOK_URL", "must use http or https"));
                 }
                 Some(url)
             }
         };
-        let allow_private_targets = parse_bool(&get, "PRICETRACK_ALLOW_PRIVATE_TARGETS", false)?;
-        let min_secs: u64 =
-            parse_or(&get, "PRICETRACK_MIN_CHECK_INTERVAL_SECS", Some(60), "a whole number of seconds")?;
-        let default_secs: u64 =
-            parse_or(&get, "PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS", Some(3600), "a whole number of seconds")?;
-        if min_secs == 0 {
-            return Err(ConfigError {
-                name: "PRICETRACK_MIN_CHECK_INTERVAL_SECS",
-                problem: "must be at least 1".into(),
-            });
-        }
-        if default_secs < min_secs {
-            return Err(ConfigError {
-                name: "PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS",
-                problem: format!("must be at least PRICETRACK_MIN_CHECK_INTERVAL_SECS ({min_secs})"),
-            });
-        }
-        let tick_ms: u64 =
-            parse_or(&get, "PRICETRACK_SCHEDULER_TICK_MS", Some(1000), "a whole number of milliseconds")?;
+        let allow_private_targets = env.allow_private_targets()?;
+        let schedule = env.schedule_policy()?;
+        let tick_ms: u64 = env.parse_or("PRICETRACK_SCHEDULER_TICK_MS", 1000, "a whole number of milliseconds")?;
         if tick_ms == 0 {
-            return Err(ConfigError { name: "PRICETRACK_SCHEDULER_TICK_MS", problem: "must be at least 1".into() });
+            return Err(ConfigError::new("PRICETRACK_SCHEDULER_TICK_MS", "must be at least 1"));
         }
-        let workers: usize = parse_or(&get, "PRICETRACK_WORKERS", Some(5), "a whole number from 1 to 256")?;
-        if !(1..=256).contains(&workers) {
-            return Err(ConfigError { name: "PRICETRACK_WORKERS", problem: "must be from 1 to 256".into() });
-        }
-        let cookie_secure = parse_bool(&get, "PRICETRACK_COOKIE_SECURE", false)?;
-        let user_agent = get("PRICETRACK_USER_AGENT");
+        let workers = env.workers()?;
+        let cookie_secure = env.cookie_secure(false)?;
+        let user_agent = env.string(vars::USER_AGENT);
 
         Ok(Self {
             listen,
@@ -118,48 +81,12 @@ impl ServeConfig {
             jwt_secret,
             webhook_url,
             allow_private_targets,
-            schedule: SchedulePolicy {
-                min_interval: Duration::from_secs(min_secs),
-                default_interval: Duration::from_secs(default_secs),
-                ..SchedulePolicy::default()
-            },
+            schedule,
             scheduler_tick: Duration::from_millis(tick_ms),
             workers,
             cookie_secure,
             user_agent,
         })
-    }
-}
-
-/// Refuses a signing secret shorter than [`MIN_JWT_SECRET_BYTES`].
-pub fn validate_jwt_secret(secret: SecretString) -> Result<SecretString, ConfigError> {
-    if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
-        return Err(ConfigError {
-            name: "PRICETRACK_JWT_SECRET",
-            problem: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
-        });
-    }
-    Ok(secret)
-}
-
-fn parse_or<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: Option<T>,
-    expected: &str,
-) -> Result<T, ConfigError> {
-    match get(name) {
-        Some(raw) => raw.parse().map_err(|_| ConfigError { name, problem: format!("must be {expected}") }),
-        None => default.ok_or_else(|| ConfigError { name, problem: "is required".into() }),
-    }
-}
-
-fn parse_bool(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match get(name).map(|v| v.to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
-        Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
-        Some(_) => Err(ConfigError { name, problem: "must be true or false".into() }),
     }
 }
 
@@ -186,6 +113,7 @@ mod tests {
         assert_eq!(c.schedule.default_interval, Duration::from_secs(3600));
         assert_eq!(c.scheduler_tick, Duration::from_millis(1000));
         assert!(c.jwt_secret.is_none() && c.webhook_url.is_none());
+        assert_eq!(c.schedule, SchedulePolicy::default());
     }
 
     #[test]

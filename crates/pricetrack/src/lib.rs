@@ -1,6 +1,9 @@
 //! The `pricetrack` program: the whole tracker in one process on SQLite (`serve`), and the
-//! command-line tools (`extract`, `parse-price`). `main.rs` only parses the command line.
+//! command-line tools (`extract`, `parse-price`; with the `aws` feature, `aws bootstrap`).
+//! `main.rs` only parses the command line.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 pub mod serve;
 pub mod tools;
@@ -48,11 +51,32 @@ pub enum Command {
         /// The text, e.g. "1.299,99 €".
         text: String,
     },
+    /// AWS resources for the separate services (built with the `aws` feature).
+    #[cfg(feature = "aws")]
+    Aws {
+        /// What to do.
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
 }
 
-/// Whether private targets are allowed for the command-line fetch (the same switch as `serve`).
-pub fn allow_private_targets_from_env() -> bool {
-    std::env::var("PRICETRACK_ALLOW_PRIVATE_TARGETS")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-        .unwrap_or(false)
+/// `pricetrack aws` sub-commands.
+#[cfg(feature = "aws")]
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// Creates the DynamoDB table (with its due index), the check queue, its dead-letter queue and
+    /// the alert topic if they do not exist, on the endpoint of the AWS SDK's default chain
+    /// (AWS_ENDPOINT_URL, AWS_REGION, credentials); then prints `export PRICETRACK_TABLE=…
+    /// PRICETRACK_QUEUE_URL=… PRICETRACK_TOPIC_ARN=…` for `eval`. Running it again changes nothing.
+    Bootstrap {
+        /// Resource names are <prefix>-jobs, <prefix>-checks, <prefix>-checks-dlq and <prefix>-alerts.
+        #[arg(long, default_value = "pricetrack", value_parser = aws::parse_prefix)]
+        prefix: String,
+    },
+}
+
+/// Whether private targets are allowed for the command-line fetch (the same switch as `serve`);
+/// a value that is not a boolean is an error rather than a silent `false`.
+pub fn allow_private_targets_from_env() -> Result<bool, config::ConfigError> {
+    pricetrack_settings::Env::process().allow_private_targets()
 }

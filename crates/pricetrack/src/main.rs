@@ -4,22 +4,27 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pricetrack::{Cli, Command, allow_private_targets_from_env, config::ServeConfig, serve, tools};
+use pricetrack_settings::{Env, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve));
+    let log_format = match Env::process().log_format() {
+        Ok(format) => format,
+        Err(error) => return fail(&anyhow::Error::new(error)),
+    };
+    init_tracing(matches!(cli.command, Command::Serve), log_format);
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            #[allow(clippy::print_stderr, reason = "the command line's error channel")]
-            {
-                eprintln!("error: {error:#}");
-            }
-            ExitCode::FAILURE
-        }
+        Err(error) => fail(&error),
     }
+}
+
+#[allow(clippy::print_stderr, reason = "the command line's error channel")]
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -30,10 +35,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Some(path) => tools::PageSource::File { path, url: page_url },
                 None => tools::PageSource::Url(url.unwrap_or_default()),
             };
-            let output = tools::extract(source, allow_private_targets_from_env(), selector.as_deref()).await?;
+            let output = tools::extract(source, allow_private_targets_from_env()?, selector.as_deref()).await?;
             print_json(&output)
         }
         Command::ParsePrice { text } => print_json(&tools::parse_price(&text)?),
+        #[cfg(feature = "aws")]
+        Command::Aws { command: pricetrack::AwsCommand::Bootstrap { prefix } } => {
+            let exports = pricetrack::aws::bootstrap_resources(&prefix).await?;
+            print_line(&exports);
+            Ok(())
+        }
     }
 }
 
@@ -43,15 +54,20 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "aws")]
+#[allow(clippy::print_stdout, reason = "the export line is the command's output, for `eval`")]
+fn print_line(line: &str) {
+    println!("{line}");
+}
+
 /// Logs go to stderr: human-readable by default, JSON with `PRICETRACK_LOG_FORMAT=json`; the
 /// level comes from `RUST_LOG` (default `info` for serve, `warn` for the tools).
-fn init_tracing(serving: bool) {
+fn init_tracing(serving: bool, format: LogFormat) {
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("PRICETRACK_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }
