@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use pricetrack_domain::ports::PageRequest;
 use pricetrack_domain::{
-    CheckInterval, CheckRequest, Currency, Job, JobId, JobKey, NewJob, ProductUrl, TargetPrice, Timestamp,
+    CheckInterval, CheckRequest, Currency, Job, JobId, JobKey, NewJob, ProductUrl, TargetPrice, Timestamp, UserId,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::body::JsonObject;
 use crate::error::ApiError;
-use crate::session::AuthUser;
+use crate::session::Session;
 use crate::state::AppState;
 use crate::{error_chain, now};
 
@@ -144,13 +144,13 @@ fn price_selector(raw: &str) -> Result<String, ApiError> {
 /// fails the job's lease makes it due again, so it is never stuck pending.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    Session(user_id): Session,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let new = new_job(&body, &state)?;
     let now = now();
     let lease = chrono::Duration::from_std(state.settings.schedule.lease).map_err(ApiError::internal)?;
-    let job = Job::create(user.id, new, now, now + lease);
+    let job = Job::create(user_id, new, now, now + lease);
     state.ports.jobs.create(&job).await?;
 
     let request = CheckRequest::new(job.key(), job.version).to_json();
@@ -176,7 +176,7 @@ pub(crate) struct ListQuery {
 /// `GET /api/v1/jobs?limit=&cursor=` -> 200 `{jobs, next_cursor}`, oldest first.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    Session(user_id): Session,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|_| ApiError::invalid("query", "the query string is not valid"))?;
@@ -192,44 +192,44 @@ pub(crate) async fn list(
     if cursor.as_ref().is_some_and(|c| c.len() > MAX_CURSOR_BYTES) {
         return Err(ApiError::invalid("cursor", "cursor is not valid"));
     }
-    let page = state.ports.jobs.list(user.id, &PageRequest { limit, cursor }).await?;
+    let page = state.ports.jobs.list(user_id, &PageRequest { limit, cursor }).await?;
     let body = JobPage { jobs: page.items.iter().map(JobView::from).collect(), next_cursor: page.next_cursor };
     Ok(Json(body).into_response())
 }
 
 /// The key of the caller's job `raw_id`; a malformed id (or one that is not even UTF-8) is
 /// simply not found.
-fn key(user: &pricetrack_domain::User, raw_id: Result<Path<String>, PathRejection>) -> Result<JobKey, ApiError> {
+fn key(user_id: UserId, raw_id: Result<Path<String>, PathRejection>) -> Result<JobKey, ApiError> {
     let Path(raw_id) = raw_id.map_err(|_| ApiError::NotFound)?;
     let job_id: JobId = raw_id.parse().map_err(|_| ApiError::NotFound)?;
-    Ok(JobKey { user_id: user.id, job_id })
+    Ok(JobKey { user_id, job_id })
 }
 
 /// `GET /api/v1/jobs/{id}` -> 200 with the job, or 404.
 pub(crate) async fn get(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    Session(user_id): Session,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let job = state.ports.jobs.get(key(&user, id)?).await?.ok_or(ApiError::NotFound)?;
+    let job = state.ports.jobs.get(key(user_id, id)?).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(JobView::from(&job)).into_response())
 }
 
 /// `DELETE /api/v1/jobs/{id}` -> 204, or 404.
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    Session(user_id): Session,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    if state.ports.jobs.delete(key(&user, id)?).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+    if state.ports.jobs.delete(key(user_id, id)?).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
 }
 
 /// `DELETE /api/v1/jobs` -> 204: all of the caller's jobs are gone.
 pub(crate) async fn delete_all(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    Session(user_id): Session,
 ) -> Result<StatusCode, ApiError> {
-    state.ports.jobs.delete_all(user.id).await?;
+    state.ports.jobs.delete_all(user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

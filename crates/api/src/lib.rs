@@ -23,7 +23,7 @@ use chrono::SubsecRound;
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
 use pricetrack_domain::{SchedulePolicy, Timestamp};
 use secrecy::SecretString;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tower_http::catch_panic::CatchPanicLayer;
 
 mod body;
@@ -106,6 +106,9 @@ pub fn router(settings: ApiSettings, ports: ApiPorts) -> Router {
         .with_state(state)
 }
 
+/// Connections the kernel may queue before the server accepts them.
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// The API bound to a socket: build it (port 0 picks a free port), read the address, then run
 /// it until a shutdown signal.
 pub struct Application {
@@ -117,7 +120,13 @@ pub struct Application {
 impl Application {
     /// Binds `addr` and builds the router.
     pub async fn build(addr: SocketAddr, settings: ApiSettings, ports: ApiPorts) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(addr)?;
+        // A deep accept queue: a burst of thousands of connections at once waits to be accepted
+        // instead of being refused (the kernel caps it at net.core.somaxconn).
+        let listener = socket.listen(LISTEN_BACKLOG)?;
         let local_addr = listener.local_addr()?;
         Ok(Self { listener, local_addr, router: router(settings, ports) })
     }

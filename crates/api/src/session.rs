@@ -102,8 +102,26 @@ fn token_from(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, token)| token.trim())
 }
 
-/// The signed-in user. Rejects with 401 `unauthenticated` when the request has no genuine,
-/// unexpired token, or when its user no longer exists.
+/// The id of the signed-in user, proven by a genuine, unexpired token alone. Rejects with 401
+/// `unauthenticated` otherwise.
+///
+/// Job routes use this rather than [`AuthUser`]: every job read and write is scoped by the
+/// owner's id, so the user row adds nothing there, and skipping it halves the storage round trips
+/// of the busiest route (`GET /jobs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Session(pub(crate) UserId);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = token_from(&parts.headers).filter(|t| !t.is_empty()).ok_or(ApiError::Unauthenticated)?;
+        state.sessions.verify(token).map(Self).ok_or(ApiError::Unauthenticated)
+    }
+}
+
+/// The signed-in user, read from the user store. Rejects with 401 `unauthenticated` when the
+/// request has no genuine, unexpired token, or when its user no longer exists.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthUser(pub(crate) User);
 
@@ -111,8 +129,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = token_from(&parts.headers).filter(|t| !t.is_empty()).ok_or(ApiError::Unauthenticated)?;
-        let user_id = state.sessions.verify(token).ok_or(ApiError::Unauthenticated)?;
+        let Session(user_id) = Session::from_request_parts(parts, state).await?;
         let user = state.ports.users.get(user_id).await?.ok_or(ApiError::Unauthenticated)?;
         Ok(Self(user))
     }

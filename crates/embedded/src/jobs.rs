@@ -6,6 +6,9 @@ use pricetrack_domain::{
     Alert, AlertId, AlertState, Availability, CheckInterval, Currency, Job, JobId, JobKey, JobStatus, Money,
     Observation, ProductUrl, TargetPrice, Timestamp, UserId,
 };
+use std::sync::LazyLock;
+
+use serde::Deserialize;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Sqlite, SqlitePool};
 
@@ -30,7 +33,10 @@ fn backend(e: impl Into<BackendError>) -> StoreError {
     StoreError::Backend(e.into())
 }
 
-/// A job flattened into column values, bound as `?1`..`?20` in [`JOB_COLUMNS`] order.
+/// A job flattened into column values: bound as `?1`..`?20` in [`JOB_COLUMNS`] order on the way
+/// in, decoded from the JSON object [`JOB_JSON`] builds on the way out. One struct both ways, so a
+/// column is added in one place.
+#[derive(Deserialize)]
 struct JobRow {
     user_id: String,
     id: String,
@@ -39,11 +45,11 @@ struct JobRow {
     currency: Option<String>,
     price_selector: Option<String>,
     check_interval_secs: i64,
-    status: &'static str,
-    alert_state: &'static str,
+    status: String,
+    alert_state: String,
     last_price: Option<String>,
     last_price_currency: Option<String>,
-    last_availability: Option<&'static str>,
+    last_availability: Option<String>,
     last_checked_at: Option<i64>,
     last_error: Option<String>,
     consecutive_failures: i64,
@@ -65,11 +71,11 @@ impl JobRow {
             currency: job.currency.map(|c| c.as_str().to_owned()),
             price_selector: job.price_selector.clone(),
             check_interval_secs: sql::to_i64(job.check_interval.as_secs(), "check_interval_secs").map_err(backend)?,
-            status: job.status.as_str(),
-            alert_state: job.alert_state.as_str(),
+            status: job.status.as_str().to_owned(),
+            alert_state: job.alert_state.as_str().to_owned(),
             last_price: job.last_price.map(|p| p.amount.to_string()),
             last_price_currency: job.last_price.and_then(|p| p.currency).map(|c| c.as_str().to_owned()),
-            last_availability: job.last_availability.map(|a| a.as_str()),
+            last_availability: job.last_availability.map(|a| a.as_str().to_owned()),
             last_checked_at: job.last_checked_at.map(sql::millis),
             last_error: job.last_error.clone(),
             consecutive_failures: i64::from(job.consecutive_failures),
@@ -109,51 +115,67 @@ impl JobRow {
     }
 }
 
-fn job_from_row(row: &SqliteRow) -> Result<Job, CorruptRow> {
-    let currency =
-        |raw: Option<String>, column| raw.map(|c| Currency::parse(&c).map_err(|_| CorruptRow { column })).transpose();
-    let last_price = match col::<Option<String>>(row, "last_price")? {
-        Some(raw) => Some(Money::new(
-            sql::decimal(&raw, "last_price")?,
-            currency(col(row, "last_price_currency")?, "last_price_currency")?,
-        )),
-        None => None,
-    };
-    let pending_alert = col::<Option<String>>(row, "pending_alert")?
-        .map(|raw| serde_json::from_str::<Alert>(&raw).map_err(|_| CorruptRow { column: "pending_alert" }))
-        .transpose()?;
-    let last_availability = col::<Option<String>>(row, "last_availability")?
-        .map(|raw| Availability::parse(&raw).ok_or(CorruptRow { column: "last_availability" }))
-        .transpose()?;
-    let last_checked_at =
-        col::<Option<i64>>(row, "last_checked_at")?.map(|ms| sql::timestamp(ms, "last_checked_at")).transpose()?;
-    Ok(Job {
-        id: sql::parsed(&col::<String>(row, "id")?, "id")?,
-        user_id: sql::parsed(&col::<String>(row, "user_id")?, "user_id")?,
-        url: ProductUrl::parse(&col::<String>(row, "url")?).map_err(|_| CorruptRow { column: "url" })?,
-        target_price: TargetPrice::new(sql::decimal(&col::<String>(row, "target_price")?, "target_price")?)
-            .map_err(|_| CorruptRow { column: "target_price" })?,
-        currency: currency(col(row, "currency")?, "currency")?,
-        price_selector: col(row, "price_selector")?,
-        check_interval: CheckInterval::from_stored(sql::unsigned(
-            col(row, "check_interval_secs")?,
-            "check_interval_secs",
-        )?),
-        status: JobStatus::parse(&col::<String>(row, "status")?).ok_or(CorruptRow { column: "status" })?,
-        alert_state: AlertState::parse(&col::<String>(row, "alert_state")?)
-            .ok_or(CorruptRow { column: "alert_state" })?,
-        last_price,
-        last_availability,
-        last_checked_at,
-        last_error: col(row, "last_error")?,
-        consecutive_failures: sql::unsigned(col(row, "consecutive_failures")?, "consecutive_failures")?,
-        next_check_at: sql::timestamp(col(row, "next_check_at")?, "next_check_at")?,
-        pending_alert,
-        version: sql::unsigned(col(row, "version")?, "version")?,
-        created_at: sql::timestamp(col(row, "created_at")?, "created_at")?,
-        updated_at: sql::timestamp(col(row, "updated_at")?, "updated_at")?,
-    })
+impl JobRow {
+    /// Decodes one `JOB_JSON` value.
+    fn from_json(raw: &str) -> Result<Self, CorruptRow> {
+        serde_json::from_str(raw).map_err(|_| CorruptRow { column: "jobs" })
+    }
+
+    fn into_job(self) -> Result<Job, CorruptRow> {
+        let currency = |raw: Option<String>, column| {
+            raw.map(|c| Currency::parse(&c).map_err(|_| CorruptRow { column })).transpose()
+        };
+        let last_price = match self.last_price {
+            Some(raw) => Some(Money::new(
+                sql::decimal(&raw, "last_price")?,
+                currency(self.last_price_currency, "last_price_currency")?,
+            )),
+            None => None,
+        };
+        let pending_alert = self
+            .pending_alert
+            .map(|raw| serde_json::from_str::<Alert>(&raw).map_err(|_| CorruptRow { column: "pending_alert" }))
+            .transpose()?;
+        let last_availability = self
+            .last_availability
+            .map(|raw| Availability::parse(&raw).ok_or(CorruptRow { column: "last_availability" }))
+            .transpose()?;
+        let last_checked_at = self.last_checked_at.map(|ms| sql::timestamp(ms, "last_checked_at")).transpose()?;
+        Ok(Job {
+            id: sql::parsed(&self.id, "id")?,
+            user_id: sql::parsed(&self.user_id, "user_id")?,
+            url: ProductUrl::parse(&self.url).map_err(|_| CorruptRow { column: "url" })?,
+            target_price: TargetPrice::new(sql::decimal(&self.target_price, "target_price")?)
+                .map_err(|_| CorruptRow { column: "target_price" })?,
+            currency: currency(self.currency, "currency")?,
+            price_selector: self.price_selector,
+            check_interval: CheckInterval::from_stored(sql::unsigned(self.check_interval_secs, "check_interval_secs")?),
+            status: JobStatus::parse(&self.status).ok_or(CorruptRow { column: "status" })?,
+            alert_state: AlertState::parse(&self.alert_state).ok_or(CorruptRow { column: "alert_state" })?,
+            last_price,
+            last_availability,
+            last_checked_at,
+            last_error: self.last_error,
+            consecutive_failures: sql::unsigned(self.consecutive_failures, "consecutive_failures")?,
+            next_check_at: sql::timestamp(self.next_check_at, "next_check_at")?,
+            pending_alert,
+            version: sql::unsigned(self.version, "version")?,
+            created_at: sql::timestamp(self.created_at, "created_at")?,
+            updated_at: sql::timestamp(self.updated_at, "updated_at")?,
+        })
+    }
 }
+
+/// `json_object('user_id', user_id, ...)` over [`JOB_COLUMNS`]: a job read as one JSON text.
+///
+/// Why JSON: sqlx hands SQLite rows over one by one, each column copied and looked up by name,
+/// which made a 20-job page cost three times an empty one. SQLite building the whole page as one
+/// value (`json_group_array`) keeps `GET /jobs` fast (BENCHMARKS.md); `get` shares the path so
+/// there is one decoder.
+static JOB_JSON: LazyLock<String> = LazyLock::new(|| {
+    let pairs: Vec<String> = JOB_COLUMNS.split(',').map(str::trim).map(|c| format!("'{c}', {c}")).collect();
+    format!("json_object({})", pairs.join(", "))
+});
 
 fn observation_from_row(job_id: JobId, row: &SqliteRow) -> Result<Observation, CorruptRow> {
     let currency = col::<Option<String>>(row, "currency")?
@@ -212,14 +234,14 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn get(&self, key: JobKey) -> Result<Option<Job>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ?1 AND id = ?2");
-        let row = sqlx::query(&sql)
+        let sql = format!("SELECT {} FROM jobs WHERE user_id = ?1 AND id = ?2", *JOB_JSON);
+        let json: Option<String> = sqlx::query_scalar(&sql)
             .bind(key.user_id.to_string())
             .bind(key.job_id.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.as_ref().map(job_from_row).transpose().map_err(backend)
+        json.map(|raw| JobRow::from_json(&raw)?.into_job()).transpose().map_err(backend)
     }
 
     async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<Job>, StoreError> {
@@ -229,15 +251,24 @@ impl JobStore for SqliteJobStore {
             None => String::new(),
         };
         let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
-        let rows = sqlx::query(&sql)
+        // One row holding the page as a JSON array (see `JOB_JSON`): the sub-select picks and orders
+        // the page, the aggregate builds the objects straight from its columns.
+        let sql = format!(
+            "SELECT json_group_array({}) FROM \
+             (SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3)",
+            *JOB_JSON
+        );
+        let json: String = sqlx::query_scalar(&sql)
             .bind(user_id.to_string())
             .bind(after)
             .bind(i64::from(limit) + 1)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
-        let mut items = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>().map_err(backend)?;
+        let rows: Vec<JobRow> = serde_json::from_str(&json).map_err(|_| backend(CorruptRow { column: "jobs" }))?;
+        let mut items = rows.into_iter().map(JobRow::into_job).collect::<Result<Vec<_>, _>>().map_err(backend)?;
+        // An aggregate's input order is not promised by SQL: restore it.
+        items.sort_by_key(|job| job.id);
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
         let next_cursor = if more { items.last().map(|job| job.id.to_string()) } else { None };
