@@ -52,7 +52,8 @@ impl ServeConfig {
     /// Reads settings through `env`.
     pub fn from_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let listen = env.listen(SocketAddr::from(([127, 0, 0, 1], 9090)))?;
-        let data_dir = env.string("PRICETRACK_DATA_DIR").map_or_else(|| PathBuf::from("./pricetrack-data"), PathBuf::from);
+        let data_dir =
+            env.string("PRICETRACK_DATA_DIR").map_or_else(|| PathBuf::from("./pricetrack-data"), PathBuf::from);
         let jwt_secret = env.jwt_secret()?;
         let webhook_url = match env.string("PRICETRACK_WEBHOOK_URL") {
             None => None,

@@ -1,0 +1,281 @@
+//! `rescheduler`: claims due jobs and queues their check requests, as a Lambda function, once,
+//! or in a loop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use pricetrack_aws::{DynamoJobStore, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sqs};
+use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, Page, PageRequest, StoreError, WriteOutcome};
+use pricetrack_domain::{AlertId, Job, JobKey, Observation, SchedulePolicy, Timestamp, UserId};
+use pricetrack_rescheduler::{DEFAULT_BATCH_LIMIT, RescheduleError, RunReport};
+use serde::Serialize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ReschedulerConfig;
+
+/// How the rescheduler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReschedulerMode {
+    /// As a Lambda function: one run per invocation (an EventBridge scheduled event), bounded by
+    /// the invocation's deadline.
+    Lambda,
+    /// One run, then exit.
+    Once,
+    /// A run every period until SIGTERM or Ctrl-C.
+    Every(Duration),
+}
+
+/// What one run did; the Lambda function's response and `--once`'s output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Jobs claimed (leased).
+    pub claimed: usize,
+    /// Check requests sent.
+    pub sent: usize,
+    /// Check requests that could not be sent: their jobs are due again when the lease runs out.
+    pub failed: usize,
+    /// The run stopped claiming because its time was nearly up; the jobs still due are claimed
+    /// by the next run.
+    pub stopped_early: bool,
+}
+
+impl Report {
+    fn new(report: RunReport, stopped_early: bool) -> Self {
+        Self { claimed: report.claimed, sent: report.sent, failed: report.failed, stopped_early }
+    }
+}
+
+/// The rescheduler over its two ports.
+#[derive(Clone)]
+pub struct Rescheduler {
+    jobs: Arc<dyn JobStore>,
+    queue: Arc<dyn CheckQueue>,
+    policy: SchedulePolicy,
+}
+
+impl std::fmt::Debug for Rescheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rescheduler").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+/// The safety margin of a Lambda invocation with `remaining` time left: the run stops claiming
+/// at `remaining - margin` and is cut off at `remaining - margin / 2`, where the margin is a
+/// fifth of the time left, between 1 and 10 seconds. Returns `(soft, hard)`.
+pub fn lambda_budget(remaining: Duration) -> (Duration, Duration) {
+    let margin = (remaining / 5).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    (remaining.saturating_sub(margin), remaining.saturating_sub(margin / 2))
+}
+
+impl Rescheduler {
+    /// A rescheduler over these ports; only `policy.lease` matters.
+    pub fn new(jobs: Arc<dyn JobStore>, queue: Arc<dyn CheckQueue>, policy: SchedulePolicy) -> Self {
+        Self { jobs, queue, policy }
+    }
+
+    /// The DynamoDB job store and SQS queue of `config`, with clients from the SDK's default
+    /// chain.
+    pub async fn from_config(config: &ReschedulerConfig) -> Self {
+        let sdk = pricetrack_aws::load_sdk_config().await;
+        Self::new(
+            Arc::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone())),
+            Arc::new(SqsCheckQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url.clone())),
+            config.schedule(),
+        )
+    }
+
+    /// One run: claims the jobs due now, page by page, and queues their check requests in
+    /// batches (at most `pricetrack_rescheduler::MAX_CLAIMS_PER_RUN` jobs).
+    pub async fn run_once(&self) -> Result<Report, RescheduleError> {
+        let report = pricetrack_rescheduler::run_once(
+            self.jobs.as_ref(),
+            self.queue.as_ref(),
+            chrono::Utc::now(),
+            &self.policy,
+            DEFAULT_BATCH_LIMIT,
+        )
+        .await?;
+        Ok(Report::new(report, false))
+    }
+
+    /// One run that claims no more after `soft` (it finishes sending what it claimed and
+    /// reports `stopped_early`), and is cut off at `hard` (an error: the jobs it claimed but did
+    /// not queue are due again when their lease runs out).
+    pub async fn run_within(&self, soft: Duration, hard: Duration) -> anyhow::Result<Report> {
+        let started = Instant::now();
+        let jobs = DeadlineJobStore {
+            inner: Arc::clone(&self.jobs),
+            stop_claiming_at: started + soft,
+            stopped: AtomicBool::new(false),
+        };
+        let run = pricetrack_rescheduler::run_once(
+            &jobs,
+            self.queue.as_ref(),
+            chrono::Utc::now(),
+            &self.policy,
+            DEFAULT_BATCH_LIMIT,
+        );
+        let report = tokio::time::timeout_at(started + hard, run)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the run did not finish within {:?}; jobs claimed but not queued are due again after their lease",
+                    hard
+                )
+            })?
+            .context("claiming due jobs")?;
+        let stopped_early = jobs.stopped.load(Ordering::Relaxed);
+        if stopped_early {
+            tracing::warn!(?report, "stopped claiming: the run's time is nearly up; the next run claims the rest");
+        }
+        Ok(Report::new(report, stopped_early))
+    }
+
+    /// A run every `every` until `shutdown` is cancelled (a run in progress is dropped then: the
+    /// jobs it claimed but did not queue are due again after their lease).
+    pub async fn run_every(&self, every: Duration, shutdown: CancellationToken) {
+        tracing::info!(every_ms = every.as_millis() as u64, "rescheduler started");
+        pricetrack_rescheduler::run_every(
+            Arc::clone(&self.jobs),
+            Arc::clone(&self.queue),
+            self.policy.clone(),
+            every,
+            shutdown,
+        )
+        .await;
+    }
+
+    /// Serves Lambda invocations until the runtime stops: each event (an EventBridge scheduled
+    /// event, or any JSON) triggers one run, bounded by the invocation's deadline (see
+    /// [`lambda_budget`]), and the response is its [`Report`]. A failed run fails the invocation.
+    ///
+    /// Needs the Lambda environment (`AWS_LAMBDA_RUNTIME_API` and the function's variables).
+    pub async fn serve_lambda(self) -> anyhow::Result<()> {
+        for name in [
+            "AWS_LAMBDA_RUNTIME_API",
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            "AWS_LAMBDA_FUNCTION_VERSION",
+        ] {
+            if std::env::var_os(name).is_none() {
+                anyhow::bail!(
+                    "{name} is not set: this is not a Lambda environment. Outside Lambda, run with --once or --every <duration> (e.g. --every 60s)"
+                );
+            }
+        }
+        let this = Arc::new(self);
+        let handler = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let this = Arc::clone(&this);
+            async move { this.handle_invocation(event).await }
+        });
+        tracing::info!("rescheduler waiting for Lambda invocations");
+        lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!(e)).context("the Lambda runtime failed")
+    }
+
+    async fn handle_invocation(
+        &self,
+        event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    ) -> Result<Report, lambda_runtime::Error> {
+        let remaining = event.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
+        let (soft, hard) = lambda_budget(remaining);
+        tracing::info!(
+            request_id = %event.context.request_id,
+            event_id = event.payload.get("id").and_then(|v| v.as_str()).unwrap_or_default(),
+            remaining_ms = remaining.as_millis() as u64,
+            "scheduled run"
+        );
+        match self.run_within(soft, hard).await {
+            Ok(report) => {
+                tracing::info!(?report, "run finished");
+                Ok(report)
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "run failed");
+                Err(format!("{error:#}").into())
+            }
+        }
+    }
+}
+
+/// A job store that hands out no more due jobs after a moment: [`pricetrack_rescheduler::run_once`]
+/// then ends its claim loop as it does when nothing is due, with a complete report.
+struct DeadlineJobStore {
+    inner: Arc<dyn JobStore>,
+    stop_claiming_at: Instant,
+    stopped: AtomicBool,
+}
+
+#[async_trait]
+impl JobStore for DeadlineJobStore {
+    async fn create(&self, job: &Job) -> Result<(), StoreError> {
+        self.inner.create(job).await
+    }
+
+    async fn get(&self, key: JobKey) -> Result<Option<Job>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<Job>, StoreError> {
+        self.inner.list(user_id, page).await
+    }
+
+    async fn delete(&self, key: JobKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+
+    async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError> {
+        self.inner.delete_all(user_id).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        if Instant::now() >= self.stop_claiming_at {
+            self.stopped.store(true, Ordering::Relaxed);
+            return Ok(Vec::new());
+        }
+        self.inner.claim_due(now, lease_until, limit).await
+    }
+
+    async fn record_check(
+        &self,
+        job: &Job,
+        expected_version: u64,
+        observation: Option<&Observation>,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.inner.record_check(job, expected_version, observation).await
+    }
+
+    async fn clear_pending_alert(&self, key: JobKey, alert_id: AlertId) -> Result<WriteOutcome, StoreError> {
+        self.inner.clear_pending_alert(key, alert_id).await
+    }
+
+    async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError> {
+        self.inner.observations(key, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_budget_keeps_a_margin() {
+        assert_eq!(lambda_budget(Duration::from_secs(60)), (Duration::from_secs(50), Duration::from_secs(55)));
+        assert_eq!(lambda_budget(Duration::from_secs(15)), (Duration::from_secs(12), Duration::from_millis(13_500)));
+        assert_eq!(lambda_budget(Duration::from_secs(3)), (Duration::from_secs(2), Duration::from_millis(2_500)));
+        assert_eq!(lambda_budget(Duration::from_secs(900)), (Duration::from_secs(890), Duration::from_secs(895)));
+        assert_eq!(lambda_budget(Duration::ZERO), (Duration::ZERO, Duration::ZERO));
+    }
+}

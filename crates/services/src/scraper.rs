@@ -1,0 +1,63 @@
+//! `scraper`: check requests from SQS, handled by a bounded pool of workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pricetrack_aws::{DynamoJobStore, SnsNotifier, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sns, aws_sdk_sqs};
+use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier};
+use pricetrack_scraper::{Checker, StaticFetcher, StaticFetcherSettings, WorkerSettings};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ScraperConfig;
+
+/// Long polling: the longest wait of one receive (the SQS maximum).
+pub const RECEIVE_WAIT: Duration = Duration::from_secs(20);
+
+/// Runs the worker pool until `shutdown` is cancelled; then stops receiving, lets the checks in
+/// flight finish within [`ScraperConfig::shutdown_grace`] (the messages of those that do not are
+/// delivered again later) and returns.
+pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let sdk = pricetrack_aws::load_sdk_config().await;
+    let jobs: Arc<dyn JobStore> =
+        Arc::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()));
+    let queue: Arc<dyn CheckQueue> =
+        Arc::new(SqsCheckQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url.clone()));
+    let notifier: Arc<dyn Notifier> =
+        Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone()));
+
+    if config.allow_private_targets {
+        tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: checks may reach loopback and private networks");
+    }
+    let mut fetcher_settings = StaticFetcherSettings {
+        allow_private_targets: config.allow_private_targets,
+        ..StaticFetcherSettings::default()
+    };
+    if let Some(agent) = &config.user_agent {
+        fetcher_settings.user_agent = agent.clone();
+    }
+    let fetcher = Arc::new(StaticFetcher::new(fetcher_settings).context("building the HTTP client")?);
+    let checker = Arc::new(Checker::new(jobs, notifier, fetcher, config.schedule.clone()));
+
+    tracing::info!(
+        workers = config.workers,
+        visibility_timeout_s = config.visibility_timeout.as_secs(),
+        table = %config.table,
+        queue_url = %config.queue_url,
+        "scraper started"
+    );
+    pricetrack_scraper::run_workers(
+        queue,
+        checker,
+        WorkerSettings {
+            workers: config.workers,
+            visibility_timeout: config.visibility_timeout,
+            receive_wait: RECEIVE_WAIT,
+            shutdown_grace: config.shutdown_grace,
+        },
+        shutdown,
+    )
+    .await;
+    tracing::info!("scraper stopped");
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The rescheduler against moto_server: `--once` queues every due job exactly once and prints its
+//! report; as a Lambda function (behind a stand-in for the Lambda runtime API) it answers each
+//! invocation with its report, and stops claiming when the invocation's deadline is near.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::{get, post};
+use chrono::Utc;
+use common::{Service, aws_env, take_messages, wait_for};
+use pricetrack_aws::DynamoJobStore;
+use pricetrack_aws::aws_config::SdkConfig;
+use pricetrack_aws::aws_sdk_dynamodb;
+use pricetrack_aws::bootstrap::Resources;
+use pricetrack_domain::ports::JobStore;
+use pricetrack_domain::testing::sample_job;
+use pricetrack_domain::{CheckRequest, JobId, UserId};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+const RESCHEDULER: &str = env!("CARGO_BIN_EXE_rescheduler");
+
+/// Stores `due` jobs due a minute ago and `later` jobs due in an hour; returns the due ids.
+async fn store_jobs(sdk: &SdkConfig, resources: &Resources, due: usize, later: usize) -> BTreeSet<JobId> {
+    let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), resources.table.clone());
+    let user = UserId::new();
+    let now = Utc::now();
+    let mut ids = BTreeSet::new();
+    for i in 0..due + later {
+        let next = if i < due { now - chrono::Duration::minutes(1) } else { now + chrono::Duration::hours(1) };
+        let job = sample_job(user, next);
+        store.create(&job).await.expect("store a job");
+        if i < due {
+            ids.insert(job.id);
+        }
+    }
+    ids
+}
+
+/// The job ids of the check requests on the queue.
+async fn queued_job_ids(sdk: &SdkConfig, queue_url: &str) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    // moto hands out everything at once; real SQS may not: a few rounds.
+    for _ in 0..3 {
+        for body in take_messages(sdk, queue_url, Duration::from_secs(1)).await {
+            ids.push(CheckRequest::from_json(&body).expect("a check request").job_id);
+        }
+    }
+    ids
+}
+
+fn run_once(env: &BTreeMap<String, String>) -> Value {
+    let out = common::run_to_end(RESCHEDULER, &["--once"], env);
+    assert!(out.status.success(), "--once failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test]
+async fn once_queues_each_due_job_once_and_prints_the_report() {
+    let (sdk, resources) = common::fresh_resources("once").await;
+    // More than one claim page (100) and many send batches (10).
+    let due = store_jobs(&sdk, &resources, 123, 4).await;
+    let env = aws_env(&resources);
+
+    let report = run_once(&env);
+    assert_eq!(report, serde_json::json!({"claimed": 123, "sent": 123, "failed": 0, "stopped_early": false}));
+    let queued = queued_job_ids(&sdk, &resources.queue_url).await;
+    assert_eq!(queued.len(), 123, "one request per due job");
+    assert_eq!(queued.into_iter().collect::<BTreeSet<_>>(), due);
+
+    // The claimed jobs are leased: a second run finds nothing due.
+    let report = run_once(&env);
+    assert_eq!(report["claimed"], 0);
+    assert!(queued_job_ids(&sdk, &resources.queue_url).await.is_empty());
+}
+
+/// A stand-in for the Lambda runtime API: hands out the queued invocations (request id,
+/// deadline), then holds `/next` open; collects the responses.
+#[derive(Clone)]
+struct FakeLambda {
+    invocations: Arc<Mutex<Vec<(String, u64)>>>,
+    responses: mpsc::UnboundedSender<(String, Value)>,
+}
+
+async fn next_invocation(State(lambda): State<FakeLambda>) -> (HeaderMap, String) {
+    loop {
+        let next = lambda.invocations.lock().expect("lock").pop();
+        if let Some((request_id, deadline_ms)) = next {
+            let mut headers = HeaderMap::new();
+            headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&request_id).expect("header"));
+            headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline_ms));
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:rescheduler"),
+            );
+            let event = serde_json::json!({
+                "version": "0", "id": request_id, "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": "123456789012", "time": Utc::now().to_rfc3339(), "region": "us-east-1",
+                "resources": ["arn:aws:events:us-east-1:123456789012:rule/pricetrack-rescheduler"], "detail": {}
+            });
+            return (headers, event.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn invocation_response(State(lambda): State<FakeLambda>, Path(id): Path<String>, body: String) {
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let _ = lambda.responses.send((id, value));
+}
+
+async fn invocation_error(State(lambda): State<FakeLambda>, Path(id): Path<String>, body: String) {
+    let _ = lambda.responses.send((id, serde_json::json!({"error": body})));
+}
+
+fn deadline_in(after: Duration) -> u64 {
+    u64::try_from((Utc::now() + chrono::Duration::from_std(after).expect("duration")).timestamp_millis())
+        .expect("positive")
+}
+
+#[tokio::test]
+async fn as_a_lambda_function_each_invocation_gets_its_report_within_the_deadline() {
+    let (sdk, resources) = common::fresh_resources("lambda").await;
+    let due = store_jobs(&sdk, &resources, 3, 1).await;
+
+    let (responses, mut received) = mpsc::unbounded_channel();
+    let lambda = FakeLambda { invocations: Arc::default(), responses };
+    let router = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(invocation_response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
+        .with_state(lambda.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let runtime_api = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("fake runtime API") });
+
+    let mut env = aws_env(&resources);
+    for (k, v) in [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.as_str()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "rescheduler"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    ] {
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    let mut function = Service::start("rescheduler-lambda", RESCHEDULER, &[], &env);
+
+    // A scheduled event with 30 s to go: the due jobs are queued.
+    lambda.invocations.lock().expect("lock").push(("invocation-1".into(), deadline_in(Duration::from_secs(30))));
+    let (id, report) = wait_for("the first response", Duration::from_secs(30), async || {
+        function.assert_running();
+        received.try_recv().ok()
+    })
+    .await;
+    assert_eq!(id, "invocation-1");
+    assert_eq!(report, serde_json::json!({"claimed": 3, "sent": 3, "failed": 0, "stopped_early": false}));
+    assert_eq!(queued_job_ids(&sdk, &resources.queue_url).await.into_iter().collect::<BTreeSet<_>>(), due);
+
+    // An invocation whose deadline is a moment away claims nothing: it would not finish in time.
+    let late = store_jobs(&sdk, &resources, 2, 0).await;
+    lambda.invocations.lock().expect("lock").push(("invocation-2".into(), deadline_in(Duration::from_millis(800))));
+    let (id, report) = wait_for("the second response", Duration::from_secs(30), async || {
+        function.assert_running();
+        received.try_recv().ok()
+    })
+    .await;
+    assert_eq!(id, "invocation-2");
+    assert_eq!(report, serde_json::json!({"claimed": 0, "sent": 0, "failed": 0, "stopped_early": true}));
+
+    // The next one, with time to spare, takes them.
+    lambda.invocations.lock().expect("lock").push(("invocation-3".into(), deadline_in(Duration::from_secs(30))));
+    let (_, report) = wait_for("the third response", Duration::from_secs(30), async || received.try_recv().ok()).await;
+    assert_eq!(report["claimed"], 2);
+    assert_eq!(queued_job_ids(&sdk, &resources.queue_url).await.into_iter().collect::<BTreeSet<_>>(), late);
+}
