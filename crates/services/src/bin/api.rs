@@ -1,6 +1,11 @@
 //! `api`: the pricetrack HTTP API on PostgreSQL, DynamoDB, SQS and SNS. Configured through the
 //! environment (see the crate's README); `api migrate` only applies the database migrations.
 
+/// mimalloc: the request path allocates many small short-lived buffers across threads, where it
+/// measured faster than the system allocator (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -1,6 +1,11 @@
 //! `scraper`: the pricetrack check workers, fed by SQS. Configured through the environment (see
 //! the crate's README); SIGTERM stops receiving, lets checks in flight finish, and exits 0.
 
+/// mimalloc: page parsing allocates many small short-lived buffers across threads, where mimalloc
+/// measured faster than the system allocator on the API (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;
