@@ -6,6 +6,8 @@
 # What the tests need, and where it comes from:
 #   moto_server   PyPI moto[server], into .venv/ (AWS APIs over real HTTP for the AWS adapters)
 #   PostgreSQL    the machine's server on 127.0.0.1:5432 (started here if it is installed but down)
+#   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2: installed by
+#                 scripts/check-deploy.sh into .venv-deploy-*/ (kubectl through apt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,3 +44,6 @@ cargo test --workspace --locked --all-features --doc
 
 say "lints"
 cargo clippy --workspace --locked --all-features --all-targets -- -D warnings
+
+say "deployment files (Kubernetes, Flux, Terraform, Dockerfile, workflows) and their consistency with the code"
+./scripts/check-deploy.sh
