@@ -121,7 +121,12 @@ async fn main() -> anyhow::Result<()> {
     })?);
     let notifier = Arc::new(SnsNotifier::new(sns.clone(), topic));
     let checker = Arc::new(Checker::new(store.clone(), notifier, fetcher, policy.clone()));
+    // Queue every check first, so the rate below is the workers' alone.
+    let queued = Instant::now();
+    pricetrack_rescheduler::run_once(store.as_ref(), queue.as_ref(), now_ms(), &policy, 100).await?;
+    println!("queued {} checks in {:.2?}", args.checks, queued.elapsed());
     let shutdown = CancellationToken::new();
+    let started = Instant::now();
     let workers = tokio::spawn(pricetrack_scraper::run_workers(
         queue.clone(),
         checker,
@@ -133,8 +138,6 @@ async fn main() -> anyhow::Result<()> {
         },
         shutdown.clone(),
     ));
-    let started = Instant::now();
-    pricetrack_rescheduler::run_once(store.as_ref(), queue.as_ref(), now_ms(), &policy, 100).await?;
     loop {
         let mut checked = 0;
         let mut page = PageRequest { limit: PageRequest::MAX_LIMIT, cursor: None };
