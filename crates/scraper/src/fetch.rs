@@ -58,6 +58,22 @@ pub enum FetchError {
         /// The HTTP status.
         status: u16,
     },
+    /// The shop answered `429 Too Many Requests` or `503 Service Unavailable`: it wants fewer
+    /// requests. [`crate::PoliteFetcher`] turns this into a back-off of the host.
+    #[error("the shop asked us to slow down (HTTP status {status})")]
+    SlowDown {
+        /// The HTTP status (429 or 503).
+        status: u16,
+        /// How long the shop asked us to wait (its `Retry-After` header, in seconds or as an HTTP
+        /// date, measured from when the answer arrived), if it said.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The host is backed off after it asked us to slow down: the page was not requested.
+    #[error("the shop asked us to slow down; retrying after {}", .until.format("%Y-%m-%d %H:%M:%S UTC"))]
+    Throttled {
+        /// When the host may be requested again.
+        until: chrono::DateTime<chrono::Utc>,
+    },
     /// The page redirected more often than allowed.
     #[error("the page redirected more than {max} times")]
     TooManyRedirects {

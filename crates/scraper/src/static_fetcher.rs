@@ -107,6 +107,14 @@ impl StaticFetcher {
     async fn fetch_within_deadline(&self, url: &Url) -> Result<FetchedPage, FetchError> {
         let mut response = self.client.get(url.clone()).send().await.map_err(|e| self.map_error(e, url))?;
         let status = response.status();
+        if status.as_u16() == 429 || status.as_u16() == 503 {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            return Err(FetchError::SlowDown { status: status.as_u16(), retry_after });
+        }
         if !status.is_success() {
             return Err(FetchError::Status { status: status.as_u16() });
         }
@@ -353,4 +361,14 @@ mod tests {
         let err = resolver.resolve(name).await.err().expect("fails");
         assert!(matches!(err.downcast_ref::<GuardError>(), Some(GuardError::UnknownHost { .. })));
     }
+}
+
+/// Reads a `Retry-After` value: a number of seconds or an HTTP date. A date in the past gives zero.
+pub(crate) fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&chrono::Utc);
+    Some((date - now).to_std().unwrap_or(Duration::ZERO))
 }
