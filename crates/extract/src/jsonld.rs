@@ -16,8 +16,18 @@ const PRODUCT_TYPES: &[&str] =
     &["product", "productgroup", "individualproduct", "productmodel", "someproducts", "vehicle", "car", "book"];
 
 /// Properties that lead to *other* products (related, similar, accessories): never followed.
-const OTHER_PRODUCTS: &[&str] =
-    &["isrelatedto", "issimilarto", "isaccessoryorsparepartfor", "isconsumablefor", "isvariantof", "review", "reviews"];
+/// `itemListElement` too: an `ItemList` of products is a category listing or a "customers also
+/// bought" carousel, never the product the page is about.
+const OTHER_PRODUCTS: &[&str] = &[
+    "isrelatedto",
+    "issimilarto",
+    "isaccessoryorsparepartfor",
+    "isconsumablefor",
+    "isvariantof",
+    "review",
+    "reviews",
+    "itemlistelement",
+];
 
 /// `priceType` values of prices that are not the price to pay (the strike-through one).
 const NOT_TO_PAY: &[&str] =

@@ -133,6 +133,84 @@ fn cases() -> Vec<(&'static str, Option<&'static str>, Expect)> {
         ("no_price.html", Some("https://blog.example/grinders"), Expect::Error(ExtractError::NoPrice)),
         ("sold_out_no_price.html", None, Expect::Error(ExtractError::NoPrice)),
         ("custom_selector.html", None, Expect::Error(ExtractError::NoPrice)),
+        // Amazon storefronts: the price to pay, never the struck RRP / list price or a carousel.
+        (
+            "amazon_co_uk_rrp.html",
+            Some("https://www.amazon.co.uk/dp/B000000006"),
+            offer("24.99", Some("GBP"), Some(InStock), Amazon, Some("Electric Toothbrush Pro 3, Rechargeable")),
+        ),
+        (
+            "amazon_fr.html",
+            Some("https://www.amazon.fr/dp/B000000007"),
+            offer("1299.00", Some("EUR"), Some(InStock), Amazon, Some("Lave-linge hublot 9 kg, classe A")),
+        ),
+        (
+            "amazon_it_whole_fraction.html",
+            Some("https://www.amazon.it/dp/B000000008"),
+            offer("29.90", Some("EUR"), Some(InStock), Amazon, Some("Moka Express 3 tazze")),
+        ),
+        (
+            "amazon_co_jp.html",
+            Some("https://www.amazon.co.jp/dp/B000000009"),
+            offer("3980", Some("JPY"), Some(InStock), Amazon, Some("ステンレス電気ケトル 1.0L")),
+        ),
+        (
+            "amazon_com_deal.html",
+            Some("https://www.amazon.com/dp/B000000010"),
+            offer("79.99", Some("USD"), Some(InStock), Amazon, Some("Noise Cancelling Earbuds, Wireless")),
+        ),
+        // A bare `$` is the storefront's currency.
+        (
+            "amazon_com_mx.html",
+            Some("https://www.amazon.com.mx/dp/B000000011"),
+            offer("1299.00", Some("MXN"), Some(InStock), Amazon, Some("Licuadora de alta potencia 1200 W")),
+        ),
+        (
+            "amazon_ca_list_price.html",
+            Some("https://www.amazon.ca/dp/B000000012"),
+            offer("32.95", Some("CAD"), Some(OutOfStock), Amazon, Some("Insulated Water Bottle 1 L")),
+        ),
+        (
+            "pccomponentes_discount.html",
+            Some("https://www.pccomponentes.com/monitor-gaming-27-qhd"),
+            offer("279.90", Some("EUR"), Some(InStock), Pccomponentes, Some("Monitor Gaming 27\" QHD 170Hz IPS")),
+        ),
+        // Shop platforms.
+        ("shopify.html", None, offer("32.00", Some("USD"), Some(InStock), JsonLd, Some("Merino Beanie"))),
+        ("shopify_meta_only.html", None, offer("1150.00", Some("CAD"), None, Meta, Some("Cedar Adirondack Chair"))),
+        (
+            "woocommerce_sale.html",
+            Some("https://cocina.example/producto/sarten-hierro-28/"),
+            offer("39.00", Some("EUR"), Some(InStock), JsonLd, Some("Sartén de hierro 28 cm")),
+        ),
+        ("magento.html", None, offer("129.95", Some("EUR"), None, Microdata, Some("Wanderschuh Alpin GTX"))),
+        (
+            "prestashop.html",
+            None,
+            offer("19.92", Some("EUR"), Some(InStock), Microdata, Some("Théière en fonte 0,8 L")),
+        ),
+        // The price is drawn by JavaScript: nothing in the static HTML (the browser path reads it).
+        ("js_rendered_spa.html", Some("https://hometech.example/p/t9"), Expect::Error(ExtractError::NoPrice)),
+        // Pages that are not a product.
+        ("blog_post.html", Some("https://brewnotes.example/grinders"), Expect::Error(ExtractError::NoPrice)),
+        ("not_found_404.html", Some("https://technikmarkt.example/p/gone"), Expect::Error(ExtractError::NoPrice)),
+        ("category_page.html", Some("https://homestore.example/c/kettles"), Expect::Error(ExtractError::NoPrice)),
+        // Traps: a strike-through "was" price and a free-shipping threshold; cheaper accessories.
+        (
+            "was_price_free_shipping.html",
+            None,
+            offer("59.00", Some("EUR"), Some(InStock), JsonLd, Some("Lampe de bureau LED Arco")),
+        ),
+        (
+            "related_carousel_jsonld.html",
+            None,
+            offer("149.00", Some("USD"), Some(InStock), JsonLd, Some("Cordless Drill 18V Brushless")),
+        ),
+        (
+            "related_carousel_microdata.html",
+            None,
+            offer("64.95", Some("EUR"), Some(InStock), Microdata, Some("Koffiezetapparaat Filter 1,25 l")),
+        ),
     ]
 }
 
@@ -145,7 +223,7 @@ fn fixture(name: &str) -> String {
 fn fixtures_table() {
     let cases = cases();
     let files: std::collections::BTreeSet<_> = cases.iter().map(|(file, _, _)| *file).collect();
-    assert!(files.len() >= 20, "only {} fixture files", files.len());
+    assert!(files.len() >= 40, "only {} fixture files", files.len());
     let mut failures = Vec::new();
     for (file, page_url, expect) in &cases {
         let url = page_url.map(|u| url::Url::parse(u).expect("test URL"));

@@ -290,6 +290,16 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// Reads a `Retry-After` value: a number of seconds or an HTTP date. A date in the past gives zero.
+pub(crate) fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&chrono::Utc);
+    Some((date - now).to_std().unwrap_or(Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,14 +371,15 @@ mod tests {
         let err = resolver.resolve(name).await.err().expect("fails");
         assert!(matches!(err.downcast_ref::<GuardError>(), Some(GuardError::UnknownHost { .. })));
     }
-}
 
-/// Reads a `Retry-After` value: a number of seconds or an HTTP date. A date in the past gives zero.
-pub(crate) fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    #[test]
+    fn retry_after_values() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").expect("date").to_utc();
+        assert_eq!(super::parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(super::parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(super::parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now), Some(Duration::from_secs(120)));
+        assert_eq!(super::parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(super::parse_retry_after("soon", now), None);
+        assert_eq!(super::parse_retry_after("-5", now), None);
     }
-    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&chrono::Utc);
-    Some((date - now).to_std().unwrap_or(Duration::ZERO))
 }
