@@ -9,7 +9,9 @@ use anyhow::Context;
 use pricetrack_api::{ApiPorts, ApiSettings, Application};
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
 use pricetrack_embedded::{Database, LogNotifier, QueueSettings, WebhookNotifier};
-use pricetrack_scraper::{Checker, StaticFetcher, StaticFetcherSettings, WorkerSettings};
+use pricetrack_scraper::{
+    Checker, PoliteFetcher, PolitenessSettings, StaticFetcher, StaticFetcherSettings, WorkerSettings,
+};
 use rand::RngCore;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -79,7 +81,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(agent) = &config.user_agent {
         fetcher_settings.user_agent = agent.clone();
     }
-    let fetcher = Arc::new(StaticFetcher::new(fetcher_settings).context("building the HTTP client")?);
+    // Every check goes through the per-host politeness limits (concurrency, spacing, Retry-After).
+    let fetcher = Arc::new(PoliteFetcher::new(
+        Arc::new(StaticFetcher::new(fetcher_settings).context("building the HTTP client")?),
+        PolitenessSettings::default(),
+    ));
     let checker = Arc::new(Checker::new(jobs.clone(), notifier, fetcher, config.schedule.clone()));
 
     let api = {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use pricetrack_aws::{DynamoJobStore, SnsNotifier, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sns, aws_sdk_sqs};
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier};
-use pricetrack_scraper::{Checker, StaticFetcher, StaticFetcherSettings, WorkerSettings};
+use pricetrack_scraper::{
+    Checker, PoliteFetcher, PolitenessSettings, StaticFetcher, StaticFetcherSettings, WorkerSettings,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ScraperConfig;
@@ -36,7 +38,11 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
     if let Some(agent) = &config.user_agent {
         fetcher_settings.user_agent = agent.clone();
     }
-    let fetcher = Arc::new(StaticFetcher::new(fetcher_settings).context("building the HTTP client")?);
+    // Every check goes through the per-host politeness limits (concurrency, spacing, Retry-After).
+    let fetcher = Arc::new(PoliteFetcher::new(
+        Arc::new(StaticFetcher::new(fetcher_settings).context("building the HTTP client")?),
+        PolitenessSettings::default(),
+    ));
     let checker = Arc::new(Checker::new(jobs, notifier, fetcher, config.schedule.clone()));
 
     tracing::info!(
