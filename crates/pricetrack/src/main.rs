@@ -9,8 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pricetrack::{Cli, Command, allow_private_targets_from_env, config::ServeConfig, serve, tools};
-use pricetrack_settings::{Env, LogFormat};
-use tracing_subscriber::EnvFilter;
+use pricetrack_settings::Env;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -19,7 +18,8 @@ async fn main() -> ExitCode {
         Ok(format) => format,
         Err(error) => return fail(&anyhow::Error::new(error)),
     };
-    init_tracing(matches!(cli.command, Command::Serve), log_format);
+    // The tracker logs its work; the tools only their warnings (stdout is their JSON).
+    pricetrack_runtime::init_logging(log_format, if matches!(cli.command, Command::Serve) { "info" } else { "warn" });
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
@@ -63,16 +63,4 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout, reason = "the export line is the command's output, for `eval`")]
 fn print_line(line: &str) {
     println!("{line}");
-}
-
-/// Logs go to stderr: human-readable by default, JSON with `PRICETRACK_LOG_FORMAT=json`; the
-/// level comes from `RUST_LOG` (default `info` for serve, `warn` for the tools).
-fn init_tracing(serving: bool, format: LogFormat) {
-    let default = if serving { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }

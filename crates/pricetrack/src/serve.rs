@@ -14,7 +14,6 @@ use pricetrack_scraper::{
 };
 use rand::RngCore;
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::{ServeConfig, validate_jwt_secret};
 
@@ -56,8 +55,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: checks may reach loopback and private networks");
     }
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let shutdown = pricetrack_runtime::cancel_on_shutdown();
 
     let app = Application::build(
         config.listen,
@@ -119,35 +117,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     api_result.context("the API server failed")?;
     tracing::info!("pricetrack stopped");
     Ok(())
-}
-
-async fn cancel_on_signal(token: CancellationToken) {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown signal received: finishing in-flight work");
-    token.cancel();
 }
 
 /// Reads the signing secret kept in the data directory, or creates one (32 random bytes, hex,
