@@ -76,6 +76,17 @@ pub enum CheckFailure {
 pub enum CheckOutcome {
     /// A price was found.
     Priced(CheckedOffer),
+    /// The page was read and shows no price because the product cannot be bought now (out of
+    /// stock, sold out, discontinued): shops often hide the price then. This is a successful
+    /// check — the page is reachable and says what it is — so it clears the job's error, but
+    /// with no price it never alerts, never re-arms, keeps the last price seen and adds no
+    /// price observation.
+    Unpriced {
+        /// What the page says about the product; out of stock for every page read today.
+        availability: Availability,
+        /// Which extraction method read the availability (e.g. `json-ld`), for diagnosis.
+        method: String,
+    },
     /// Nothing usable: never alerts, never stores a price.
     Failed(CheckFailure),
 }

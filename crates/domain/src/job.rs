@@ -13,7 +13,8 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
-    /// Created, no successful check yet.
+    /// Created, no price seen yet (a job whose product is out of stock without a price stays
+    /// pending after its checks).
     Pending,
     /// Checked; the price is above the target.
     Active,
@@ -280,6 +281,10 @@ impl Job {
 
     /// Applies one check's outcome. The alert rule lives here:
     /// - a failed check never alerts and never changes the price;
+    /// - an unpriced check (out of stock, no price shown) is a success without a price: it
+    ///   clears the error and the failure count, records the availability, and leaves the last
+    ///   price, the alert state and the outbox as they were (no alert, no re-arming, no
+    ///   observation);
     /// - a price at or below the target (same currency when both are known) while `armed`
     ///   fires exactly one alert, put in the outbox (`pending_alert`);
     /// - while `fired`, further low prices stay quiet; a price above the target re-arms.
@@ -306,6 +311,10 @@ impl Job {
                 }
                 _ => offer,
             },
+            CheckOutcome::Unpriced { availability, .. } => {
+                job.record_unpriced(*availability);
+                return CheckTransition { job, observation: None };
+            }
             CheckOutcome::Failed(failure) => {
                 job.record_failure(failure, policy);
                 return CheckTransition { job, observation: None };
@@ -337,6 +346,20 @@ impl Job {
         let observation =
             Observation { job_id: self.id, observed_at: now, price: offer.price, availability: offer.availability };
         CheckTransition { job, observation: Some(observation) }
+    }
+
+    /// A successful check that found no price. Nothing is known about the price, so the alert
+    /// rule has nothing to act on: the status goes back to what the last price and the alert
+    /// state say (out of `failing`), and both stay as they were.
+    fn record_unpriced(&mut self, availability: Availability) {
+        self.last_availability = Some(availability);
+        self.last_error = None;
+        self.consecutive_failures = 0;
+        self.status = match (self.alert_state, self.last_price) {
+            (AlertState::Fired, _) => JobStatus::Alerted,
+            (AlertState::Armed, Some(_)) => JobStatus::Active,
+            (AlertState::Armed, None) => JobStatus::Pending,
+        };
     }
 
     fn record_failure(&mut self, failure: &CheckFailure, policy: &SchedulePolicy) {
@@ -445,6 +468,110 @@ mod tests {
         assert_eq!(recovered.status, JobStatus::Active);
         assert_eq!(recovered.last_error, None);
         assert_eq!(recovered.consecutive_failures, 0);
+    }
+
+    fn unpriced() -> CheckOutcome {
+        CheckOutcome::Unpriced { availability: Availability::OutOfStock, method: "json-ld".into() }
+    }
+
+    fn fail(job: &Job) -> Job {
+        check(job, &CheckOutcome::Failed(CheckFailure::NoPrice))
+    }
+
+    #[test]
+    fn unpriced_check_is_a_success_that_keeps_the_last_price() {
+        let j = job("80", Some(Currency::EUR));
+        let seen = check(&j, &priced("90", Some(Currency::EUR)));
+        let now = seen.last_checked_at.expect("checked") + chrono::Duration::hours(1);
+        let t = seen.after_check(&unpriced(), now, &SchedulePolicy::default(), 0);
+        assert!(t.observation.is_none(), "an observation needs a price");
+        let after = t.job;
+        assert_eq!(after.last_checked_at, Some(now));
+        assert!(after.next_check_at > now);
+        assert_eq!(after.version, seen.version + 1);
+        assert_eq!(after.last_price, seen.last_price, "the last price seen stays");
+        assert_eq!(after.last_availability, Some(Availability::OutOfStock));
+        assert_eq!(after.last_error, None);
+        assert_eq!(after.consecutive_failures, 0);
+        assert_eq!(after.status, JobStatus::Active);
+        assert_eq!(after.alert_state, AlertState::Armed);
+        assert!(after.pending_alert.is_none());
+    }
+
+    #[test]
+    fn unpriced_check_of_a_new_job_leaves_it_pending_without_error() {
+        let j = job("80", None);
+        let after = check(&j, &unpriced());
+        assert_eq!(after.status, JobStatus::Pending, "no price seen yet");
+        assert_eq!(after.last_price, None);
+        assert_eq!(after.last_error, None);
+        assert!(after.last_checked_at.is_some());
+        assert_eq!(after.last_availability, Some(Availability::OutOfStock));
+        assert_eq!(after.alert_state, AlertState::Armed);
+        assert!(after.pending_alert.is_none());
+    }
+
+    #[test]
+    fn a_failing_job_recovers_on_an_unpriced_check() {
+        // With a price seen before: back to active, price kept.
+        let seen = check(&job("80", None), &priced("90", None));
+        let failing = fail(&fail(&fail(&seen)));
+        assert_eq!(failing.status, JobStatus::Failing);
+        let recovered = check(&failing, &unpriced());
+        assert_eq!(recovered.status, JobStatus::Active);
+        assert_eq!(recovered.consecutive_failures, 0);
+        assert_eq!(recovered.last_error, None);
+        assert_eq!(recovered.last_price, seen.last_price);
+        assert_eq!(recovered.alert_state, AlertState::Armed);
+
+        // After an alert: back to alerted, still fired (the crossing already alerted).
+        let mut fired = check(&job("80", None), &priced("70", None));
+        fired.pending_alert = None;
+        let failing = fail(&fail(&fail(&fired)));
+        assert_eq!(failing.status, JobStatus::Failing);
+        let recovered = check(&failing, &unpriced());
+        assert_eq!(recovered.status, JobStatus::Alerted);
+        assert_eq!(recovered.alert_state, AlertState::Fired);
+        assert!(recovered.pending_alert.is_none(), "no new alert");
+
+        // Never priced: back to pending.
+        let failing = fail(&fail(&fail(&job("80", None))));
+        assert_eq!(check(&failing, &unpriced()).status, JobStatus::Pending);
+    }
+
+    #[test]
+    fn unpriced_check_keeps_the_outbox_untouched_and_never_fires() {
+        // Fired, the alert not yet published.
+        let fired = check(&job("80", None), &priced("70", None));
+        let pending = fired.pending_alert.clone().expect("alert in the outbox");
+        // Re-armed by a higher price before the alert was published: armed with a pending alert.
+        let rearmed = check(&fired, &priced("90", None));
+        assert_eq!(rearmed.alert_state, AlertState::Armed);
+        assert_eq!(rearmed.pending_alert.as_ref(), Some(&pending));
+
+        for before in [fired, rearmed] {
+            let t = before.after_check(&unpriced(), chrono::Utc::now(), &SchedulePolicy::default(), 0);
+            assert!(t.observation.is_none());
+            assert_eq!(t.job.pending_alert, before.pending_alert, "outbox untouched");
+            assert_eq!(t.job.alert_state, before.alert_state, "neither fires nor re-arms");
+            assert_eq!(t.job.status, before.status);
+            assert_eq!(t.job.last_price, before.last_price);
+        }
+    }
+
+    #[test]
+    fn unpriced_check_never_alerts_an_armed_job() {
+        // Armed, target far above any price: a priced check would fire; an unpriced one cannot.
+        let seen = check(&job("1000", None), &priced("1500", None));
+        assert_eq!(seen.alert_state, AlertState::Armed);
+        let after = check(&seen, &unpriced());
+        assert!(after.pending_alert.is_none());
+        assert_eq!(after.alert_state, AlertState::Armed);
+        assert_eq!(after.status, JobStatus::Active);
+        // The product is back in stock below the target: that check alerts as usual.
+        let back = check(&after, &priced("900", None));
+        assert!(back.pending_alert.is_some());
+        assert_eq!(back.last_availability, Some(Availability::InStock));
     }
 
     #[test]

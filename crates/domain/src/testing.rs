@@ -685,6 +685,41 @@ pub mod job_store {
         );
     }
 
+    /// An unpriced check (out of stock, no price shown) is written like any other: the stored
+    /// job keeps the last price seen, shows the new availability and no error, and no
+    /// observation is added.
+    pub async fn record_check_of_an_unpriced_check_keeps_the_last_price<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let (job, claimed) = claimed_job(&*store).await;
+        let policy = SchedulePolicy::default();
+        let first =
+            job.after_check(&priced("120.50", Some(Currency::EUR), Some(Availability::InStock)), now_ms(), &policy, 0);
+        let observation = first.observation.clone().expect("a priced check observes");
+        assert_eq!(
+            record(&*store, &first.job, claimed.version, Some(&observation)).await,
+            WriteOutcome::Applied,
+            "suite setup: record a priced check"
+        );
+        let unpriced =
+            CheckOutcome::Unpriced { availability: Availability::OutOfStock, method: "contract-suite".to_owned() };
+        let second = first.job.after_check(&unpriced, now_ms() + ms(1_000), &policy, 0);
+        assert!(second.observation.is_none(), "suite setup: an unpriced check observes nothing");
+        assert_eq!(
+            record(&*store, &second.job, first.job.version, None).await,
+            WriteOutcome::Applied,
+            "record_check of an unpriced check (no observation) at the current version must apply"
+        );
+        let stored = get(&*store, job.key()).await.expect("the job must still exist");
+        assert_eq!(stored, second.job, "after an unpriced check, get must return exactly the recorded job");
+        assert_eq!(stored.last_price, first.job.last_price, "an unpriced check must keep the last price seen");
+        assert_eq!(stored.last_availability, Some(Availability::OutOfStock), "the availability must be stored");
+        assert_eq!(
+            observations(&*store, job.key(), 10).await,
+            vec![observation],
+            "an unpriced check must add no observation"
+        );
+    }
+
     /// `record_check` with a stale version is `VersionMismatch` and writes nothing, observation
     /// included.
     pub async fn record_check_with_stale_version_changes_nothing<F: JobStoreFixture>(fixture: &F) {
@@ -1352,6 +1387,7 @@ macro_rules! job_store_contract_tests {
             concurrent_claim_due_hands_each_job_out_once,
             claim_due_reclaims_after_lease_expires,
             record_check_with_current_version_applies,
+            record_check_of_an_unpriced_check_keeps_the_last_price,
             record_check_with_stale_version_changes_nothing,
             record_check_on_deleted_job_is_gone_and_does_not_recreate,
             concurrent_record_checks_have_one_winner,
