@@ -16,6 +16,13 @@ pub(crate) struct Found {
     pub(crate) availability: Option<Availability>,
 }
 
+/// What one source says about the product's availability, read when no method found a price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stock {
+    pub(crate) title: Option<String>,
+    pub(crate) availability: Availability,
+}
+
 /// Parses one of this crate's own selectors. They are all valid; `None` only guards against a
 /// typo turning into a panic.
 pub(crate) fn selector(css: &str) -> Option<Selector> {

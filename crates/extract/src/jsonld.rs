@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use scraper::Html;
 
 use crate::availability;
-use crate::html::{self, Found};
+use crate::html::{self, Found, Stock};
 use crate::json::{self, Json};
 use crate::price;
 
@@ -170,12 +170,40 @@ fn name(product: &Json) -> Option<String> {
     product.get("name").and_then(|n| n.strings().into_iter().find_map(|s| html::non_empty(s.to_owned())))
 }
 
-/// The first product with a priced offer.
+/// The page's products, in document order, read from its JSON-LD blocks.
+fn products(blocks: &[Json]) -> Vec<&Json> {
+    let mut products = Vec::new();
+    for block in blocks {
+        collect_products(block, 0, &mut products);
+    }
+    products
+}
+
+/// What a product says about its availability: its first offer that states one, else the
+/// product itself.
+fn product_availability(product: &Json) -> Option<Availability> {
+    product
+        .get("offers")
+        .and_then(|offers| offers.items().into_iter().find_map(|o| o.get("availability").and_then(availability_value)))
+        .or_else(|| product.get("availability").and_then(availability_value))
+}
+
+/// The product says it is out of stock and none of its offers has a price: the price of a
+/// later product on the page (an accessory, a "you may also like" item outside an `ItemList`)
+/// is not its price. A product group is left alone: its variants carry the prices.
+fn out_of_stock_without_price(product: &Json) -> bool {
+    product.get("hasVariant").is_none()
+        && product_availability(product) == Some(Availability::OutOfStock)
+        && product.get("offers").and_then(|offers| best_offer(offers, None, 0)).is_none()
+}
+
+/// The first product with a priced offer, unless the page's first product is out of stock
+/// without a price.
 pub(crate) fn extract(doc: &Html) -> Option<Found> {
     let blocks = blocks(doc);
-    let mut products = Vec::new();
-    for block in &blocks {
-        collect_products(block, 0, &mut products);
+    let products = products(&blocks);
+    if products.first().is_some_and(|main| out_of_stock_without_price(main)) {
+        return None;
     }
     let first_name = products.iter().find_map(|p| name(p));
     products.iter().find_map(|product| {
@@ -186,19 +214,18 @@ pub(crate) fn extract(doc: &Html) -> Option<Found> {
     })
 }
 
+/// The availability of the page's first product that states one, with that product's name.
+pub(crate) fn stock(doc: &Html) -> Option<Stock> {
+    let blocks = blocks(doc);
+    let products = products(&blocks);
+    let first_name = products.iter().find_map(|p| name(p));
+    products.iter().find_map(|product| {
+        let availability = product_availability(product)?;
+        Some(Stock { title: name(product).or_else(|| first_name.clone()), availability })
+    })
+}
+
 /// The availability of the page's first product that states one (to complete a shop rule).
 pub(crate) fn availability(doc: &Html) -> Option<Availability> {
-    let blocks = blocks(doc);
-    let mut products = Vec::new();
-    for block in &blocks {
-        collect_products(block, 0, &mut products);
-    }
-    products.iter().find_map(|product| {
-        product
-            .get("offers")
-            .and_then(|offers| {
-                offers.items().into_iter().find_map(|o| o.get("availability").and_then(availability_value))
-            })
-            .or_else(|| product.get("availability").and_then(availability_value))
-    })
+    stock(doc).map(|found| found.availability)
 }

@@ -4,7 +4,7 @@ use pricetrack_domain::Availability;
 use scraper::Html;
 
 use crate::availability;
-use crate::html::{self, Found};
+use crate::html::{self, Found, Stock};
 use crate::price;
 
 /// The `content` of the first `<meta property=NAME>` (or `name=NAME`, which some shops write).
@@ -24,8 +24,17 @@ pub(crate) fn extract(doc: &Html) -> Option<Found> {
         let currency = meta(doc, &format!("{prefix}:currency")).and_then(|c| price::currency_from_marker(&c));
         html::price_from_value(&amount, currency)
     })?;
-    let availability: Option<Availability> = ["product:availability", "og:availability"]
+    Some(Found { title: html::page_title(doc), price, availability: availability(doc) })
+}
+
+/// `product:availability`, else `og:availability`.
+fn availability(doc: &Html) -> Option<Availability> {
+    ["product:availability", "og:availability"]
         .iter()
-        .find_map(|name| meta(doc, name).and_then(|v| availability::from_schema(&v)));
-    Some(Found { title: html::page_title(doc), price, availability })
+        .find_map(|name| meta(doc, name).and_then(|v| availability::from_schema(&v)))
+}
+
+/// The availability the product meta tags state, with the page's title.
+pub(crate) fn stock(doc: &Html) -> Option<Stock> {
+    Some(Stock { availability: availability(doc)?, title: html::page_title(doc) })
 }

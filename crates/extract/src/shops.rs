@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use scraper::{ElementRef, Html};
 
 use crate::availability;
-use crate::html::{self, Found};
+use crate::html::{self, Found, Stock};
 use crate::jsonld;
 use crate::price::{self, Strength};
 
@@ -90,6 +90,16 @@ pub(crate) fn extract(doc: &Html, shop: Shop) -> Option<Found> {
         Shop::Amazon(currency) => amazon(doc, currency),
         Shop::PcComponentes => pccomponentes(doc),
     }
+}
+
+/// What a shop's page says about availability, read the way its rule reads it, with the
+/// product's title.
+pub(crate) fn stock(doc: &Html, shop: Shop) -> Option<Stock> {
+    let (availability, title) = match shop {
+        Shop::Amazon(_) => (amazon_availability(doc)?, amazon_title(doc)),
+        Shop::PcComponentes => (pcc_availability(doc)?, pcc_title(doc)),
+    };
+    Some(Stock { title, availability })
 }
 
 // --- Amazon -------------------------------------------------------------------------------
@@ -192,13 +202,20 @@ fn amazon_price(doc: &Html, store: Option<Currency>) -> Option<Money> {
         .find_map(|el| amazon_money(&html::text_of(el), store))
 }
 
+fn amazon_title(doc: &Html) -> Option<String> {
+    html::select_first(doc, "#productTitle, #title").map(html::text_of).and_then(html::non_empty)
+}
+
+/// The `#availability` line (`In stock.`, `No disponible.`), else the `#outOfStock` box.
+fn amazon_availability(doc: &Html) -> Option<Availability> {
+    html::select_first(doc, "#availability")
+        .and_then(|el| availability::from_text(&html::text_of(el)))
+        .or_else(|| html::select_first(doc, "#outOfStock").map(|_| Availability::OutOfStock))
+}
+
 fn amazon(doc: &Html, store: Option<Currency>) -> Option<Found> {
     let price = amazon_price(doc, store)?;
-    let title = html::select_first(doc, "#productTitle, #title").map(html::text_of).and_then(html::non_empty);
-    let availability = html::select_first(doc, "#availability")
-        .and_then(|el| availability::from_text(&html::text_of(el)))
-        .or_else(|| html::select_first(doc, "#outOfStock").map(|_| Availability::OutOfStock));
-    Some(Found { title, price, availability })
+    Some(Found { title: amazon_title(doc), price, availability: amazon_availability(doc) })
 }
 
 // --- PCComponentes --------------------------------------------------------------------------
@@ -243,13 +260,19 @@ fn pcc_price(doc: &Html) -> Option<Money> {
         })
 }
 
+fn pcc_title(doc: &Html) -> Option<String> {
+    html::select_first(doc, "#pdp-title, h1").map(html::text_of).and_then(html::non_empty)
+}
+
+fn pcc_availability(doc: &Html) -> Option<Availability> {
+    html::select_first(doc, "#pdp-section-availability, #pdp-availability, .pdp-availability")
+        .and_then(|el| availability::from_text(&html::text_of(el)))
+        .or_else(|| jsonld::availability(doc))
+}
+
 fn pccomponentes(doc: &Html) -> Option<Found> {
     let price = pcc_price(doc)?;
-    let title = html::select_first(doc, "#pdp-title, h1").map(html::text_of).and_then(html::non_empty);
-    let availability = html::select_first(doc, "#pdp-section-availability, #pdp-availability, .pdp-availability")
-        .and_then(|el| availability::from_text(&html::text_of(el)))
-        .or_else(|| jsonld::availability(doc));
-    Some(Found { title, price, availability })
+    Some(Found { title: pcc_title(doc), price, availability: pcc_availability(doc) })
 }
 
 #[cfg(test)]

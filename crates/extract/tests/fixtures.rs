@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use pricetrack_domain::Availability;
-use pricetrack_extract::{ExtractError, ExtractionMethod, extract_offer, extract_with_selector};
+use pricetrack_domain::{Availability, Currency, Money};
+use pricetrack_extract::{ExtractError, ExtractionMethod, SourcePrice, extract_offer, extract_with_selector};
 use rust_decimal::Decimal;
 
 /// What a fixture must give.
@@ -17,6 +17,8 @@ enum Expect {
         method: ExtractionMethod,
         title: Option<&'static str>,
     },
+    /// No price, and the page says the product is out of stock: method, title.
+    OutOfStock { method: ExtractionMethod, title: Option<&'static str> },
     /// An error.
     Error(ExtractError),
 }
@@ -119,7 +121,12 @@ fn cases() -> Vec<(&'static str, Option<&'static str>, Expect)> {
             Some("https://www.amazon.ca/dp/B000000004"),
             offer("49.97", Some("CAD"), Some(InStock), Amazon, Some("Cast Iron Skillet 12\"")),
         ),
-        ("amazon_unavailable.html", Some("https://www.amazon.es/dp/B000000005"), Expect::Error(ExtractError::NoPrice)),
+        // No price, "No disponible.": out of stock, not a failure (the carousel's prices are others').
+        (
+            "amazon_unavailable.html",
+            Some("https://www.amazon.es/dp/B000000005"),
+            Expect::OutOfStock { method: Amazon, title: Some("Auriculares inalámbricos Z") },
+        ),
         (
             "pccomponentes.html",
             Some("https://www.pccomponentes.com/portatil-gaming-x15"),
@@ -131,7 +138,21 @@ fn cases() -> Vec<(&'static str, Option<&'static str>, Expect)> {
             offer("209.90", Some("EUR"), Some(OutOfStock), Pccomponentes, Some("Ratón Inalámbrico M720")),
         ),
         ("no_price.html", Some("https://blog.example/grinders"), Expect::Error(ExtractError::NoPrice)),
-        ("sold_out_no_price.html", None, Expect::Error(ExtractError::NoPrice)),
+        ("sold_out_no_price.html", None, Expect::OutOfStock { method: JsonLd, title: Some("Zapatillas Runner") }),
+        // Sold out, the price hidden; the cross-selling cards' JSON-LD prices are other products'.
+        (
+            "shopware_sold_out_jsonld.html",
+            None,
+            Expect::OutOfStock { method: JsonLd, title: Some("Espressomühle Präzision 64") },
+        ),
+        // Only the microdata availability text says so; the related products' prices are others'.
+        (
+            "prestashop_rupture_microdata.html",
+            None,
+            Expect::OutOfStock { method: Microdata, title: Some("Cocotte en fonte ronde 24 cm") },
+        ),
+        // No price and no word on stock: still no price.
+        ("price_on_request.html", None, Expect::Error(ExtractError::NoPrice)),
         ("custom_selector.html", None, Expect::Error(ExtractError::NoPrice)),
         // Amazon storefronts: the price to pay, never the struck RRP / list price or a carousel.
         (
@@ -195,6 +216,18 @@ fn cases() -> Vec<(&'static str, Option<&'static str>, Expect)> {
         ("blog_post.html", Some("https://brewnotes.example/grinders"), Expect::Error(ExtractError::NoPrice)),
         ("not_found_404.html", Some("https://technikmarkt.example/p/gone"), Expect::Error(ExtractError::NoPrice)),
         ("category_page.html", Some("https://homestore.example/c/kettles"), Expect::Error(ExtractError::NoPrice)),
+        // Sources that agree up to formatting (29.90, 29.9, "29,90"), and sources that do not:
+        // the most specific one wins either way.
+        (
+            "jsonld_meta_same_price.html",
+            None,
+            offer("29.90", Some("EUR"), Some(InStock), JsonLd, Some("Tetera de hierro fundido 1 l")),
+        ),
+        (
+            "jsonld_microdata_disagree.html",
+            None,
+            offer("24.99", Some("USD"), Some(InStock), JsonLd, Some("Cast Iron Grill Pan 26 cm")),
+        ),
         // Traps: a strike-through "was" price and a free-shipping threshold; cheaper accessories.
         (
             "was_price_free_shipping.html",
@@ -237,6 +270,13 @@ fn fixtures_table() {
                 }) && offer.availability == *availability
                     && offer.method == *method
                     && offer.title.as_deref() == *title
+            }
+            (Expect::OutOfStock { method, title }, Ok(offer)) => {
+                offer.price.is_none()
+                    && offer.availability == Some(OutOfStock)
+                    && offer.method == *method
+                    && offer.title.as_deref() == *title
+                    && offer.disagreements.is_empty()
             }
             _ => false,
         };
@@ -301,6 +341,123 @@ fn method_names_and_serialization() {
     assert_eq!(json["price"]["amount"], "34.50");
     assert_eq!(json["price"]["currency"], "GBP");
     assert_eq!(json["availability"], "in_stock");
+    assert_eq!(json["disagreements"], serde_json::json!([]));
+
+    let offer = extract_offer(&fixture("sold_out_no_price.html"), None).expect("out-of-stock offer");
+    let json = serde_json::to_value(&offer).expect("serialize");
+    assert_eq!(json["price"], serde_json::Value::Null);
+    assert_eq!(json["availability"], "out_of_stock");
+    assert_eq!(json["method"], "json-ld");
+}
+
+fn money(amount: &str, currency: &str) -> Money {
+    Money::new(Decimal::from_str(amount).expect("test amount"), Some(Currency::parse(currency).expect("test currency")))
+}
+
+#[test]
+fn sources_that_agree_up_to_formatting_are_no_disagreement() {
+    let html = fixture("jsonld_meta_same_price.html");
+    let offer = extract_offer(&html, None).expect("offer");
+    assert_eq!(offer.price, Some(money("29.90", "EUR")));
+    assert_eq!(offer.method, JsonLd);
+    assert_eq!(offer.disagreements, Vec::new(), "29.90 and 29.9 are one price");
+
+    // The meta tags do hold a price (29.9): without the JSON-LD block they are what is read.
+    let (head, rest) = html.split_once("<script type=\"application/ld+json\">").expect("JSON-LD block");
+    let (_, tail) = rest.split_once("</script>").expect("end of block");
+    let meta_only = extract_offer(&format!("{head}{tail}"), None).expect("offer");
+    assert_eq!(meta_only.method, Meta);
+    assert_eq!(meta_only.price, Some(money("29.9", "EUR")));
+}
+
+#[test]
+fn a_disagreeing_source_is_recorded_and_the_more_specific_one_wins() {
+    let offer = extract_offer(&fixture("jsonld_microdata_disagree.html"), None).expect("offer");
+    assert_eq!(offer.method, JsonLd);
+    assert_eq!(offer.price, Some(money("24.99", "USD")));
+    assert_eq!(offer.disagreements, vec![SourcePrice { method: Microdata, price: money("29.99", "USD") }]);
+    let json = serde_json::to_value(&offer).expect("serialize");
+    assert_eq!(
+        json["disagreements"],
+        serde_json::json!([{"method": "microdata", "price": {"amount": "29.99", "currency": "USD"}}])
+    );
+}
+
+#[test]
+fn a_currency_contradiction_is_a_disagreement_an_unknown_currency_is_not() {
+    let page = |meta_currency: &str| {
+        format!(
+            r#"<html><head>
+<meta property="product:price:amount" content="19.99">{meta_currency}
+<script type="application/ld+json">{{"@type":"Product","name":"Mug","offers":{{"price":"19.99","priceCurrency":"GBP"}}}}</script>
+</head><body></body></html>"#
+        )
+    };
+    let unknown = extract_offer(&page(""), None).expect("offer");
+    assert_eq!(unknown.disagreements, Vec::new());
+    let other = extract_offer(&page(r#"<meta property="product:price:currency" content="EUR">"#), None).expect("offer");
+    assert_eq!(other.price, Some(money("19.99", "GBP")));
+    assert_eq!(other.disagreements, vec![SourcePrice { method: Meta, price: money("19.99", "EUR") }]);
+}
+
+/// Across the whole corpus, only these pages have sources that read different prices.
+#[test]
+fn disagreements_in_the_corpus() {
+    for (file, page_url, _) in cases() {
+        let url = page_url.map(|u| url::Url::parse(u).expect("test URL"));
+        let Ok(offer) = extract_offer(&fixture(file), url.as_ref()) else { continue };
+        let want = match file {
+            "jsonld_microdata_disagree.html" => vec![SourcePrice { method: Microdata, price: money("29.99", "USD") }],
+            // The PCComponentes rule reads the price shown; the page's JSON-LD has another one.
+            "pccomponentes.html" => vec![SourcePrice { method: JsonLd, price: money("1399.99", "EUR") }],
+            _ => Vec::new(),
+        };
+        assert_eq!(offer.disagreements, want, "{file}");
+    }
+}
+
+#[test]
+fn out_of_stock_signals_without_a_price() {
+    let out_of_stock = |html: &str| {
+        let offer = extract_offer(html, None).expect("an out-of-stock offer");
+        assert_eq!((offer.price, offer.availability), (None, Some(OutOfStock)), "{html}");
+        offer.method
+    };
+    // Microdata, as a schema.org URL.
+    assert_eq!(
+        out_of_stock(
+            r#"<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Lamp</h1>
+<div itemprop="offers" itemscope itemtype="https://schema.org/Offer"><link itemprop="availability" href="https://schema.org/Discontinued"></div></div>"#
+        ),
+        Microdata
+    );
+    // Meta tags only.
+    assert_eq!(
+        out_of_stock(r#"<html><head><meta property="og:availability" content="oos"><title>Lamp</title></head></html>"#),
+        Meta
+    );
+    // JSON-LD, the availability on the product itself.
+    assert_eq!(
+        out_of_stock(
+            r#"<script type="application/ld+json">{"@type":"Product","name":"Lamp","availability":"SoldOut"}</script>"#
+        ),
+        JsonLd
+    );
+
+    for html in [
+        // Pre-order or in stock without a price: no price, not an out-of-stock page.
+        r#"<script type="application/ld+json">{"@type":"Product","name":"Lamp","offers":{"availability":"PreOrder"}}</script>"#,
+        r#"<script type="application/ld+json">{"@type":"Product","name":"Lamp","offers":{"availability":"InStock"}}</script>"#,
+        // The most specific source says in stock: the less specific one does not overrule it.
+        r#"<script type="application/ld+json">{"@type":"Product","name":"Lamp","offers":{"availability":"InStock"}}</script>
+<meta property="og:availability" content="oos">"#,
+        // "Sold out" in running text is no stock signal.
+        "<html><body><h1>Lamp</h1><p>Last year's model sold out in a week.</p></body></html>",
+        // An out-of-stock product in a listing is not the page's product.
+        r#"<script type="application/ld+json">{"@type":"ItemList","itemListElement":[{"@type":"ListItem","item":{"@type":"Product","name":"Lamp","offers":{"availability":"OutOfStock"}}}]}</script>"#,
+    ] {
+        assert_eq!(extract_offer(html, None), Err(ExtractError::NoPrice), "{html}");
+    }
 }
 
 #[test]
