@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use pricetrack_domain::ports::{JobStore, Notifier, NotifyError, StoreError, WriteOutcome};
 use pricetrack_domain::{
-    Alert, AlertId, CheckFailure, CheckOutcome, CheckRequest, CheckedOffer, Job, SchedulePolicy, Timestamp,
+    Alert, AlertId, CheckFailure, CheckOutcome, CheckRequest, CheckedOffer, Job, JobId, Money, SchedulePolicy,
+    Timestamp,
 };
+use pricetrack_extract::Offer;
 use rand::Rng;
 
 use crate::fetch::PageFetcher;
@@ -97,7 +99,8 @@ impl Checker {
     ///    conditionally on the version read; if that write wins and fired an alert, publishes it
     ///    and empties the outbox.
     ///
-    /// A page that fails or shows no price is not an error: it is recorded as a failed check.
+    /// A page that fails or shows no price is not an error: it is recorded as a failed check
+    /// (or, when the page says the product is out of stock, as an unpriced one).
     /// An `Err` (store or notifier failure) means "retry later".
     pub async fn handle(&self, request: CheckRequest) -> Result<HandleOutcome, CheckerError> {
         let key = request.key();
@@ -181,22 +184,107 @@ impl Checker {
                 return CheckOutcome::Failed(CheckFailure::NoPrice);
             }
         };
-        match offer.price {
-            // A zero (or negative) price is a parse accident far more often than a free
-            // product, and it is below every target: never let it alert.
-            Some(price) if !price.amount.is_zero() && !price.amount.is_sign_negative() => {
-                CheckOutcome::Priced(CheckedOffer {
-                    price,
-                    availability: offer.availability,
-                    method: offer.method.as_str().to_owned(),
-                })
-            }
-            _ => CheckOutcome::Failed(CheckFailure::NoPrice),
+        log_disagreements(job_id, &offer);
+        outcome_from_offer(offer)
+    }
+}
+
+/// What an extracted offer means for the job: a price; or, without a price, a page that says
+/// the product is unavailable (a successful check that never alerts); else no price at all.
+fn outcome_from_offer(offer: Offer) -> CheckOutcome {
+    let method = offer.method.as_str().to_owned();
+    match (offer.price, offer.availability) {
+        // A zero (or negative) price is a parse accident far more often than a free
+        // product, and it is below every target: never let it alert.
+        (Some(price), availability) if !price.amount.is_zero() && !price.amount.is_sign_negative() => {
+            CheckOutcome::Priced(CheckedOffer { price, availability, method })
         }
+        (None, Some(availability)) => CheckOutcome::Unpriced { availability, method },
+        _ => CheckOutcome::Failed(CheckFailure::NoPrice),
+    }
+}
+
+/// One log line when the page's extraction methods read different prices: the chosen one is
+/// kept, but a page whose sources disagree is worth a look (a stale template, a wrong rule).
+fn log_disagreements(job_id: JobId, offer: &Offer) {
+    if offer.disagreements.is_empty() {
+        return;
+    }
+    let others = offer
+        .disagreements
+        .iter()
+        .map(|other| format!("{}={}", other.method, money_text(&other.price)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::info!(
+        job_id = %job_id,
+        method = %offer.method,
+        price = %offer.price.as_ref().map(money_text).unwrap_or_default(),
+        disagreeing = %others,
+        "extraction methods disagree on the price; the most specific one was kept"
+    );
+}
+
+/// `24.99 EUR`, or `24.99` when the currency is unknown.
+fn money_text(money: &Money) -> String {
+    match money.currency {
+        Some(currency) => format!("{} {currency}", money.amount),
+        None => money.amount.to_string(),
     }
 }
 
 /// A random jitter in `[-1000, 1000]` thousandths, for [`SchedulePolicy::next_check_at`].
 fn jitter() -> i32 {
     rand::rng().random_range(-1000..=1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use pricetrack_domain::{Availability, Currency};
+    use pricetrack_extract::{ExtractionMethod, SourcePrice};
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    fn offer(price: Option<&str>, availability: Option<Availability>) -> Offer {
+        Offer {
+            title: Some("Kettle".into()),
+            price: price.map(|p| Money::new(Decimal::from_str(p).expect("decimal"), Some(Currency::EUR))),
+            availability,
+            method: ExtractionMethod::JsonLd,
+            disagreements: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_priced_offer_is_priced() {
+        let mut priced = offer(Some("24.99"), Some(Availability::InStock));
+        priced.disagreements.push(SourcePrice {
+            method: ExtractionMethod::Microdata,
+            price: Money::new(Decimal::from_str("29.99").expect("decimal"), None),
+        });
+        let CheckOutcome::Priced(found) = outcome_from_offer(priced) else { panic!("expected a price") };
+        assert_eq!(found.price.amount, Decimal::from_str("24.99").expect("decimal"));
+        assert_eq!(found.availability, Some(Availability::InStock));
+        assert_eq!(found.method, "json-ld");
+    }
+
+    #[test]
+    fn an_out_of_stock_offer_without_a_price_is_unpriced() {
+        assert_eq!(
+            outcome_from_offer(offer(None, Some(Availability::OutOfStock))),
+            CheckOutcome::Unpriced { availability: Availability::OutOfStock, method: "json-ld".into() }
+        );
+    }
+
+    #[test]
+    fn no_price_and_no_availability_or_a_zero_price_is_no_price() {
+        assert_eq!(outcome_from_offer(offer(None, None)), CheckOutcome::Failed(CheckFailure::NoPrice));
+        assert_eq!(
+            outcome_from_offer(offer(Some("0"), Some(Availability::InStock))),
+            CheckOutcome::Failed(CheckFailure::NoPrice)
+        );
+    }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pricetrack_domain::ports::{JobStore, Notifier};
 use pricetrack_domain::{
-    AlertState, CheckFailure, CheckOutcome, CheckRequest, Currency, JobStatus, Money, ProductUrl, SchedulePolicy,
+    AlertState, Availability, CheckFailure, CheckOutcome, CheckRequest, Currency, JobStatus, Money, ProductUrl,
+    SchedulePolicy,
 };
 use pricetrack_scraper::{
     Checker, CheckerError, FetchError, FetchedPage, HandleOutcome, PageFetcher, StaticFetcher, StaticFetcherSettings,
@@ -176,6 +177,59 @@ async fn a_page_without_a_price_is_a_failed_check_without_alert_or_price() {
     assert!(stored.last_checked_at.is_some());
     assert!(notifier.alerts().is_empty());
     assert!(env.jobs.observations(job.key(), 10).await.expect("observations").is_empty());
+}
+
+/// A shop page for a sold-out product: the price is hidden, the JSON-LD says out of stock.
+const SOLD_OUT_PAGE: &str = r#"<html><head><title>Kettle</title><script type="application/ld+json">
+{"@context":"https://schema.org","@type":"Product","name":"Kettle",
+ "offers":{"@type":"Offer","priceCurrency":"EUR","availability":"https://schema.org/OutOfStock"}}
+</script></head><body><h1>Kettle</h1><p class="stock">Sold out</p></body></html>"#;
+
+#[tokio::test]
+async fn an_out_of_stock_page_without_a_price_is_a_successful_check() {
+    let env = Env::new().await;
+    let shop = Shop::start().await;
+    let job = env.create_job(shop.url(), "80").await;
+    let notifier = Arc::new(RecordingNotifier::default());
+    let checker = checker(&env, &notifier);
+
+    // A price above the target, then a page without any price: one failure on record.
+    shop.set_price(Some("90"));
+    checker.handle(env.claim_request(job.key(), chrono::Utc::now()).await).await.expect("priced check");
+    shop.set_price(None);
+    checker.handle(env.claim_request(job.key(), later(2)).await).await.expect("failed check");
+    let failed = env.job(job.key()).await.expect("job");
+    assert_eq!(failed.consecutive_failures, 1);
+    assert!(failed.last_error.is_some());
+
+    // Sold out, price hidden: a successful check that clears the error and keeps the price.
+    shop.set_page(Some(SOLD_OUT_PAGE));
+    let request = env.claim_request(job.key(), later(4)).await;
+    let outcome = checker.handle(request).await.expect("handled");
+    assert_eq!(
+        outcome,
+        HandleOutcome::Recorded {
+            outcome: CheckOutcome::Unpriced { availability: Availability::OutOfStock, method: "json-ld".into() },
+            alert: None,
+        }
+    );
+    let stored = env.job(job.key()).await.expect("job");
+    assert_eq!(stored.last_error, None);
+    assert_eq!(stored.consecutive_failures, 0);
+    assert_eq!(stored.last_availability, Some(Availability::OutOfStock));
+    assert_eq!(stored.last_availability.map(|a| a.as_str()), Some("out_of_stock"));
+    assert_eq!(stored.last_price, Some(eur("90")), "the last price seen stays");
+    assert_eq!(stored.status, JobStatus::Active);
+    assert_eq!(stored.alert_state, AlertState::Armed);
+    assert_eq!(stored.pending_alert, None);
+    assert!(stored.last_checked_at > failed.last_checked_at);
+    assert_eq!(stored.version, request.job_version + 1);
+    assert!(notifier.alerts().is_empty());
+    assert_eq!(
+        env.jobs.observations(job.key(), 10).await.expect("observations").len(),
+        1,
+        "only the priced check is kept as history"
+    );
 }
 
 #[tokio::test]

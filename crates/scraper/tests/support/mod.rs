@@ -25,6 +25,8 @@ use pricetrack_scraper::{Checker, StaticFetcher, StaticFetcherSettings};
 pub struct ShopState {
     /// The price shown, or none (a page without a price).
     pub price: Mutex<Option<String>>,
+    /// A whole page served instead of the priced one, when set.
+    pub page: Mutex<Option<String>>,
     /// How long the page takes.
     pub delay: Mutex<Duration>,
     /// Requests served (counted when they arrive).
@@ -58,6 +60,11 @@ impl Shop {
         *self.state.price.lock().expect("lock") = price.map(str::to_owned);
     }
 
+    /// Serves `html` as the product page (instead of the priced page) until cleared with `None`.
+    pub fn set_page(&self, html: Option<&str>) {
+        *self.state.page.lock().expect("lock") = html.map(str::to_owned);
+    }
+
     pub fn set_delay(&self, delay: Duration) {
         *self.state.delay.lock().expect("lock") = delay;
     }
@@ -71,17 +78,21 @@ async fn product(State(state): State<Arc<ShopState>>) -> impl IntoResponse {
     state.hits.fetch_add(1, Ordering::SeqCst);
     let delay = *state.delay.lock().expect("lock");
     tokio::time::sleep(delay).await;
+    let page = state.page.lock().expect("lock").clone();
     let price = state.price.lock().expect("lock").clone();
-    let body = match price {
-        Some(price) => format!(
+    let body = match (page, price) {
+        (Some(page), _) => page,
+        (None, Some(price)) => format!(
             r#"<html><head><title>Kettle</title><script type="application/ld+json">
             {{"@context":"https://schema.org","@type":"Product","name":"Kettle",
               "offers":{{"@type":"Offer","price":"{price}","priceCurrency":"EUR",
                          "availability":"https://schema.org/InStock"}}}}
             </script></head><body><h1>Kettle</h1></body></html>"#
         ),
-        None => "<html><head><title>Kettle</title></head><body><h1>Kettle</h1><p>Sold out, no price.</p></body></html>"
-            .to_owned(),
+        (None, None) => {
+            "<html><head><title>Kettle</title></head><body><h1>Kettle</h1><p>Sold out, no price.</p></body></html>"
+                .to_owned()
+        }
     };
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
 }
