@@ -80,7 +80,8 @@ impl HostState {
 pub struct PoliteFetcher {
     inner: Arc<dyn PageFetcher>,
     settings: PolitenessSettings,
-    hosts: Mutex<HashMap<String, HostState>>,
+    /// Shared with the fetchers made by [`PoliteFetcher::sharing_limits`].
+    hosts: Arc<Mutex<HashMap<String, HostState>>>,
 }
 
 impl std::fmt::Debug for PoliteFetcher {
@@ -92,7 +93,14 @@ impl std::fmt::Debug for PoliteFetcher {
 impl PoliteFetcher {
     /// Wraps `inner`. Share one `PoliteFetcher` between all workers of a process.
     pub fn new(inner: Arc<dyn PageFetcher>, settings: PolitenessSettings) -> Self {
-        Self { inner, settings, hosts: Mutex::new(HashMap::new()) }
+        Self { inner, settings, hosts: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// Wraps another fetcher under the same per-host limits and back-offs as this one: the
+    /// browser beside the static fetcher, so that a page fetched statically and then rendered
+    /// counts twice against one host budget rather than once against two.
+    pub fn sharing_limits(&self, inner: Arc<dyn PageFetcher>) -> Self {
+        Self { inner, settings: self.settings.clone(), hosts: Arc::clone(&self.hosts) }
     }
 
     /// The settings in use.

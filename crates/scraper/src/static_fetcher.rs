@@ -181,6 +181,13 @@ pub fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
     GuardError::check_url(url, allow_private).map_err(|e| e.to_fetch_error(0))
 }
 
+/// Resolves `host` and returns its addresses, refusing it (unless `allow_private`) when any of
+/// them is not public: the check the static fetcher's resolver makes, for fetchers that do not
+/// connect through reqwest (the browser's request interception).
+pub async fn resolve_public(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, GuardError> {
+    GuardedResolver::lookup(host.to_owned(), allow_private).await
+}
+
 /// Decides one redirect hop: refuses a scheme other than http/https, a literal internal IP host
 /// (unless `allow_private`), and a hop beyond `max_redirects`. `previous_urls` is the number of
 /// URLs already requested in the chain, the original one included (so `1` on the first redirect).
@@ -221,7 +228,10 @@ pub enum GuardError {
 }
 
 impl GuardError {
-    fn check_url(url: &Url, allow_private: bool) -> Result<(), Self> {
+    /// Checks a URL's scheme (http or https only) and, unless `allow_private`, a literal IP host
+    /// (every numeric form the URL parser accepts, such as `http://2130706433/`, is an IP here).
+    /// Host names are not resolved: see [`resolve_public`].
+    pub fn check_url(url: &Url, allow_private: bool) -> Result<(), Self> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Self::UnsupportedScheme);
         }
@@ -244,7 +254,8 @@ impl GuardError {
         }
     }
 
-    fn to_fetch_error(&self, max_redirects: usize) -> FetchError {
+    /// The fetch error to report for this refusal (`max_redirects` completes the redirect one).
+    pub fn to_fetch_error(&self, max_redirects: usize) -> FetchError {
         match self {
             Self::PrivateAddress { host } => FetchError::PrivateAddress { host: host.clone() },
             Self::UnsupportedScheme => FetchError::UnsupportedRedirect,
@@ -291,7 +302,7 @@ impl Resolve for GuardedResolver {
 }
 
 /// Reads a `Retry-After` value: a number of seconds or an HTTP date. A date in the past gives zero.
-pub(crate) fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -1,0 +1,501 @@
+//! The browser fetcher: one Chromium per process, launched on first use and again if it dies,
+//! and a bounded pool of tabs reused from check to check.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::storage::{ClearCookiesParams, ClearDataForOriginParams};
+use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
+use chromiumoxide::error::CdpError;
+use futures::StreamExt;
+use pricetrack_domain::ProductUrl;
+use pricetrack_domain::ports::BackendError;
+use pricetrack_scraper::{FetchError, FetchedPage, GuardError, PageFetcher};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::guard::RequestGuard;
+use crate::settings::BrowserSettings;
+use crate::tab::{Tab, wait_for_network_quiet};
+
+/// Longest time for putting a tab back in order after a check.
+const RESET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The browser could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    /// No executable at the configured path.
+    #[error(
+        "no browser at {path}: pages that draw their price with JavaScript cannot be read (install Debian's `chromium` package or set PRICETRACK_BROWSER_PATH)"
+    )]
+    NotInstalled {
+        /// The configured path.
+        path: String,
+    },
+    /// Chromium did not start.
+    #[error("the browser did not start")]
+    Launch(#[source] BackendError),
+}
+
+/// Counters for operations and tests: how the pool is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Browsers started (more than one means the browser died and was replaced).
+    pub browsers_launched: u64,
+    /// Tabs opened (fewer than pages rendered means tabs are reused).
+    pub tabs_opened: u64,
+    /// Pages rendered, successfully or not.
+    pub pages_rendered: u64,
+    /// Requests the guard refused.
+    pub requests_refused: u64,
+}
+
+/// A running browser.
+struct Running {
+    browser: tokio::sync::Mutex<Browser>,
+    alive: Arc<AtomicBool>,
+    generation: u64,
+    pid: Option<u32>,
+    handler: JoinHandle<()>,
+    /// The throw-away profile directory, removed when the browser is dropped.
+    _profile: tempfile::TempDir,
+}
+
+impl Running {
+    async fn is_alive(&self) -> bool {
+        if !self.alive.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut browser = self.browser.lock().await;
+        match browser.try_wait() {
+            Ok(None) => true,
+            _ => {
+                self.alive.store(false, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+
+    async fn shut_down(&self) {
+        self.alive.store(false, Ordering::SeqCst);
+        let mut browser = self.browser.lock().await;
+        // Errors only mean it is already gone.
+        let _closed = browser.close().await;
+        let _killed = browser.kill().await;
+        let _waited = browser.wait().await;
+        self.handler.abort();
+    }
+}
+
+/// A tab lent to one check, with its place in the pool.
+struct Lease {
+    tab: Tab,
+    /// The browser the tab lives in.
+    running: Arc<Running>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// How a render failed.
+enum RenderFailure {
+    /// Something about the page: report it, keep the tab.
+    Page(FetchError),
+    /// The browser is gone or not answering: replace it and try once more.
+    Browser(CdpError),
+}
+
+struct Inner {
+    settings: BrowserSettings,
+    guard: RequestGuard,
+    tabs: Arc<Semaphore>,
+    idle: Mutex<Vec<Tab>>,
+    running: tokio::sync::Mutex<Option<Arc<Running>>>,
+    generations: AtomicU64,
+    tabs_opened: AtomicU64,
+    pages_rendered: AtomicU64,
+    requests_refused: AtomicU64,
+}
+
+/// A [`PageFetcher`] that renders pages in headless Chromium, for shops that draw their price
+/// with JavaScript.
+///
+/// - **One browser per process**, started at the first page (a process that never needs it
+///   never pays its 300 MB), with its own throw-away profile directory, and started again when
+///   it dies: a check that meets a dead browser is retried once on a new one.
+/// - **A bounded pool of tabs** ([`BrowserSettings::max_tabs`]): a check borrows a tab, and gives
+///   it back once it has been reset (blank page, cookies of its browser context and storage of
+///   every origin it loaded cleared). Each tab has its own browser context, so tabs in use at
+///   the same time share nothing either. A tab that times out or fails to reset is closed.
+/// - **The address guard through request interception**: every request a page makes — the
+///   document, each redirect hop, frames, scripts, XHR — is paused and refused unless its
+///   scheme is http(s) and every address its host resolves to is public (the static fetcher's
+///   rules). Images, media and fonts are not loaded at all.
+/// - **A deadline per page** ([`BrowserSettings::page_deadline`]) covering navigation and the
+///   wait for the network to go quiet.
+#[derive(Clone)]
+pub struct BrowserFetcher {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for BrowserFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserFetcher").field("settings", &self.inner.settings).finish_non_exhaustive()
+    }
+}
+
+impl BrowserFetcher {
+    /// A fetcher with these settings. The browser is not started yet; this only checks that its
+    /// executable exists, so that a missing browser is reported once, at start-up.
+    pub fn new(settings: BrowserSettings) -> Result<Self, BrowserError> {
+        if !settings.executable.is_file() {
+            return Err(BrowserError::NotInstalled { path: settings.executable.display().to_string() });
+        }
+        let guard = RequestGuard::new(settings.allow_private_targets, &settings.exempt_origins);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tabs: Arc::new(Semaphore::new(settings.max_tabs.max(1))),
+                settings,
+                guard,
+                idle: Mutex::new(Vec::new()),
+                running: tokio::sync::Mutex::new(None),
+                generations: AtomicU64::new(0),
+                tabs_opened: AtomicU64::new(0),
+                pages_rendered: AtomicU64::new(0),
+                requests_refused: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &BrowserSettings {
+        &self.inner.settings
+    }
+
+    /// How the pool has been used so far.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            browsers_launched: self.inner.generations.load(Ordering::SeqCst),
+            tabs_opened: self.inner.tabs_opened.load(Ordering::SeqCst),
+            pages_rendered: self.inner.pages_rendered.load(Ordering::SeqCst),
+            requests_refused: self.inner.requests_refused.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The process id of the running browser, if one runs.
+    pub async fn browser_pid(&self) -> Option<u32> {
+        self.inner.running.lock().await.as_ref().and_then(|running| running.pid)
+    }
+
+    /// Starts the browser now rather than at the first page (so that a broken installation shows
+    /// at start-up, and benchmarks measure pages, not the launch).
+    pub async fn warm_up(&self) -> Result<(), BrowserError> {
+        self.inner.browser().await.map(drop)
+    }
+
+    /// Closes the browser. The next page starts a new one.
+    pub async fn shut_down(&self) {
+        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        if let Some(running) = self.inner.running.lock().await.take() {
+            running.shut_down().await;
+        }
+    }
+}
+
+impl Inner {
+    /// The running browser, started (again) if there is none or it died.
+    async fn browser(&self) -> Result<Arc<Running>, BrowserError> {
+        let mut slot = self.running.lock().await;
+        if let Some(running) = slot.as_ref() {
+            if running.is_alive().await {
+                return Ok(Arc::clone(running));
+            }
+            tracing::warn!(pid = running.pid, "the browser died; starting a new one");
+            running.shut_down().await;
+        }
+        let running = Arc::new(self.launch().await?);
+        *slot = Some(Arc::clone(&running));
+        Ok(running)
+    }
+
+    async fn launch(&self) -> Result<Running, BrowserError> {
+        let launch_error = |e: Box<dyn std::error::Error + Send + Sync>| BrowserError::Launch(e);
+        let profile =
+            tempfile::Builder::new().prefix("pricetrack-browser-").tempdir().map_err(|e| launch_error(e.into()))?;
+        let mut config = BrowserConfig::builder()
+            .chrome_executable(&self.settings.executable)
+            .user_data_dir(profile.path())
+            .enable_request_intercept()
+            .respect_https_errors()
+            .disable_cache()
+            .launch_timeout(std::time::Duration::from_secs(20))
+            .request_timeout(self.settings.page_deadline)
+            // Flags without leading dashes: chromiumoxide adds them.
+            .args([
+                "disable-gpu",
+                "no-default-browser-check",
+                "disable-extensions",
+                "blink-settings=imagesEnabled=false",
+                "force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+                "dns-prefetch-disable",
+                "disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+            ]);
+        if !self.settings.sandbox {
+            config = config.no_sandbox();
+        }
+        let config = config.build().map_err(|e| launch_error(e.into()))?;
+        let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(Box::new(e)))?;
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        let pid = browser.get_mut_child().and_then(|child| child.inner.id());
+        // Chromium writes to stderr; an undrained pipe would eventually block it.
+        if let Some(stderr) = browser.get_mut_child().and_then(|child| child.stderr.take()) {
+            let mut lines = futures::io::AsyncBufReadExt::lines(futures::io::BufReader::new(stderr));
+            tokio::spawn(async move {
+                while let Some(Ok(line)) = lines.next().await {
+                    tracing::trace!(target: "chromium", "{line}");
+                }
+            });
+        }
+        let alive = Arc::new(AtomicBool::new(true));
+        let handler_alive = Arc::clone(&alive);
+        let handler = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if let Err(CdpError::Ws(error)) = event {
+                    tracing::warn!(%error, "lost the connection to the browser");
+                    break;
+                }
+            }
+            handler_alive.store(false, Ordering::SeqCst);
+        });
+        tracing::info!(pid, generation, "browser started");
+        Ok(Running { browser: tokio::sync::Mutex::new(browser), alive, generation, pid, handler, _profile: profile })
+    }
+
+    /// Borrows a tab: an idle one of the running browser, or a new one.
+    async fn lease(&self) -> Result<Lease, RenderFailure> {
+        let permit =
+            Arc::clone(&self.tabs).acquire_owned().await.map_err(|_| RenderFailure::Browser(CdpError::NoResponse))?;
+        let running =
+            self.browser().await.map_err(|e| RenderFailure::Page(FetchError::Network { source: Box::new(e) }))?;
+        let reusable = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            // Tabs of a browser that was replaced are dropped here.
+            idle.retain(|tab| tab.generation == running.generation);
+            idle.pop()
+        };
+        if let Some(tab) = reusable {
+            return Ok(Lease { tab, running, _permit: permit });
+        }
+        let tab = self.open_tab(&running).await.map_err(RenderFailure::Browser)?;
+        self.tabs_opened.fetch_add(1, Ordering::SeqCst);
+        Ok(Lease { tab, running, _permit: permit })
+    }
+
+    async fn open_tab(&self, running: &Running) -> Result<Tab, CdpError> {
+        let browser = running.browser.lock().await;
+        let context = browser.create_browser_context(CreateBrowserContextParams::default()).await?;
+        let params = CreateTargetParams::builder()
+            .url("about:blank")
+            .browser_context_id(context.clone())
+            .build()
+            .map_err(CdpError::ChromeMessage)?;
+        let page = browser.new_page(params).await?;
+        drop(browser);
+        Tab::open(
+            page,
+            context,
+            running.generation,
+            self.guard.clone(),
+            &self.settings.user_agent,
+            self.settings.max_redirects,
+        )
+        .await
+    }
+
+    /// Gives a tab back after resetting it; closes it when the reset fails.
+    async fn give_back(&self, lease: Lease) {
+        match tokio::time::timeout(RESET_DEADLINE, self.reset(&lease.tab)).await {
+            Ok(Ok(())) => self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(lease.tab),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "could not reset a tab; closing it");
+                discard(lease);
+            }
+            Err(_) => discard(lease),
+        }
+    }
+
+    /// Blank page, then the cookies of the tab's context and the storage of every origin the
+    /// check loaded are cleared: nothing of one check reaches the next.
+    async fn reset(&self, tab: &Tab) -> Result<(), CdpError> {
+        tab.page.goto("about:blank").await?;
+        let origins = std::mem::take(&mut tab.state.lock().origins);
+        for origin in origins {
+            tab.page.execute(ClearDataForOriginParams::new(origin, "all")).await?;
+        }
+        // On a page's session this clears the cookies of the page's own browser context.
+        tab.page.execute(ClearCookiesParams::default()).await?;
+        Ok(())
+    }
+
+    /// Renders `url` in a leased tab.
+    async fn render(&self, tab: &Tab, url: &Url) -> Result<FetchedPage, RenderFailure> {
+        tab.state.reset();
+        let navigation = tab.page.goto(url.as_str()).await;
+        let refusal = tab.state.lock().document_refusal.clone();
+        if let Some(refusal) = refusal {
+            return Err(RenderFailure::Page(refusal.to_fetch_error(self.settings.max_redirects)));
+        }
+        if let Err(error) = navigation {
+            return Err(self.classify(error, url).await);
+        }
+        wait_for_network_quiet(&tab.state, self.settings.network_quiet, self.settings.max_settle).await;
+
+        let main_frame = tab.page.mainframe().await.map_err(RenderFailure::Browser)?;
+        let document = {
+            let observed = tab.state.lock();
+            observed.documents.iter().rev().find(|doc| main_frame.is_none() || doc.frame_id == main_frame).cloned()
+        };
+        if let Some(document) = document {
+            let status = document.status;
+            if status == 429 || status == 503 {
+                let retry_after = document
+                    .retry_after
+                    .as_deref()
+                    .and_then(|v| pricetrack_scraper::parse_retry_after(v, chrono_now()));
+                return Err(RenderFailure::Page(FetchError::SlowDown { status, retry_after }));
+            }
+            if !(200..300).contains(&status) {
+                return Err(RenderFailure::Page(FetchError::Status { status }));
+            }
+        }
+        let body = tab.page.content().await.map_err(RenderFailure::Browser)?;
+        if body.len() > self.settings.max_document_bytes {
+            return Err(RenderFailure::Page(FetchError::TooLarge { limit: self.settings.max_document_bytes }));
+        }
+        let final_url = tab
+            .page
+            .url()
+            .await
+            .map_err(RenderFailure::Browser)?
+            .and_then(|raw| Url::parse(&raw).ok())
+            .unwrap_or_else(|| url.clone());
+        Ok(FetchedPage { final_url, status: document_status(tab), body })
+    }
+
+    /// Tells a page failure (reported to the user) from a dead browser (retried).
+    async fn classify(&self, error: CdpError, url: &Url) -> RenderFailure {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        match error {
+            CdpError::ChromeMessage(text) => RenderFailure::Page(match text.as_str() {
+                t if t.contains("ERR_NAME_NOT_RESOLVED") => FetchError::UnknownHost { host },
+                t if t.contains("ERR_CONNECTION_REFUSED") || t.contains("ERR_ADDRESS_UNREACHABLE") => {
+                    FetchError::Connect { host }
+                }
+                t if t.contains("ERR_TIMED_OUT") => {
+                    FetchError::Timeout { secs: self.settings.page_deadline.as_secs().max(1) }
+                }
+                t if t.contains("ERR_TOO_MANY_REDIRECTS") => {
+                    FetchError::TooManyRedirects { max: self.settings.max_redirects }
+                }
+                t if t.contains("ERR_UNSAFE_REDIRECT") || t.contains("ERR_UNKNOWN_URL_SCHEME") => {
+                    GuardError::UnsupportedScheme.to_fetch_error(self.settings.max_redirects)
+                }
+                _ => FetchError::Network { source: text.into() },
+            }),
+            other => {
+                let browser_alive = match self.running.lock().await.as_ref() {
+                    Some(running) => running.is_alive().await,
+                    None => false,
+                };
+                if browser_alive {
+                    RenderFailure::Page(FetchError::Network { source: Box::new(other) })
+                } else {
+                    RenderFailure::Browser(other)
+                }
+            }
+        }
+    }
+}
+
+/// Closes a leased tab and disposes of its browser context, in the background (the tab's place
+/// in the pool is free at once). Errors only mean the browser is gone already.
+fn discard(lease: Lease) {
+    let Lease { tab, running, _permit } = lease;
+    tokio::spawn(async move {
+        let _closed = tab.page.clone().close().await;
+        let browser = running.browser.lock().await;
+        let _disposed = browser.dispose_browser_context(tab.context.clone()).await;
+    });
+}
+
+/// The main document's status, 200 when no response was seen (a page served from memory).
+fn document_status(tab: &Tab) -> u16 {
+    tab.state.lock().documents.last().map_or(200, |doc| doc.status)
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+#[async_trait]
+impl PageFetcher for BrowserFetcher {
+    async fn fetch(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError> {
+        let inner = &self.inner;
+        let url = url.as_url();
+        // Refused before any browser work, with the same words as the static fetcher.
+        inner.guard.check(url).await.map_err(|refusal| refusal.to_fetch_error(inner.settings.max_redirects))?;
+        let deadline = inner.settings.page_deadline;
+        let timeout = || FetchError::Timeout { secs: deadline.as_secs().max(1) };
+        for attempt in 0..2 {
+            let lease = match inner.lease().await {
+                Ok(lease) => lease,
+                Err(RenderFailure::Page(error)) => return Err(error),
+                Err(RenderFailure::Browser(error)) if attempt == 0 => {
+                    tracing::warn!(%error, "could not open a tab; retrying on a new browser");
+                    inner.kill_running().await;
+                    continue;
+                }
+                Err(RenderFailure::Browser(error)) => return Err(FetchError::Network { source: Box::new(error) }),
+            };
+            inner.pages_rendered.fetch_add(1, Ordering::SeqCst);
+            let rendered = tokio::time::timeout(deadline, inner.render(&lease.tab, url)).await;
+            let refused = lease.tab.state.lock().refused_requests;
+            inner.requests_refused.fetch_add(refused, Ordering::SeqCst);
+            match rendered {
+                Ok(Ok(page)) => {
+                    inner.give_back(lease).await;
+                    return Ok(page);
+                }
+                Ok(Err(RenderFailure::Page(error))) => {
+                    inner.give_back(lease).await;
+                    return Err(error);
+                }
+                Ok(Err(RenderFailure::Browser(error))) => {
+                    drop(lease);
+                    if attempt == 0 {
+                        tracing::warn!(%error, "the browser failed during a check; retrying on a new browser");
+                        inner.kill_running().await;
+                        continue;
+                    }
+                    return Err(FetchError::Network { source: Box::new(error) });
+                }
+                Err(_) => {
+                    // The tab may still be busy with the page: never reuse it.
+                    discard(lease);
+                    return Err(timeout());
+                }
+            }
+        }
+        Err(timeout())
+    }
+}
+
+impl Inner {
+    /// Marks the running browser dead so that the next lease starts a new one.
+    async fn kill_running(&self) {
+        if let Some(running) = self.running.lock().await.take() {
+            running.shut_down().await;
+        }
+    }
+}
