@@ -32,11 +32,24 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && cp target/release/pricetrack target/release/api target/release/scraper target/release/rescheduler /out/
 
 # ---- runtime images ---------------------------------------------------------------------------
-FROM gcr.io/distroless/cc-debian12:nonroot AS pricetrack
+# Debian with Chromium, for the two programs that render pages needing JavaScript.
+FROM debian:bookworm-slim AS browser-runtime
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Chromium for pages that need a browser; ca-certificates for HTTPS; tini reaps Chromium's
+# children and forwards SIGTERM. Debian's package versions are pinned by the bookworm release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates chromium fonts-liberation tini \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --gid 65532 nonroot \
+    && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin nonroot
+ENV PRICETRACK_BROWSER_PATH=/usr/bin/chromium HOME=/tmp
+
+FROM browser-runtime AS pricetrack
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="pricetrack" \
-      org.opencontainers.image.description="Price tracker: API, scraper workers and rescheduler in one process on SQLite" \
+      org.opencontainers.image.description="Price tracker: API, scraper workers (with headless Chromium) and rescheduler in one process on SQLite" \
       org.opencontainers.image.source="https://github.com/pricetrack/pricetrack" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
@@ -47,7 +60,7 @@ VOLUME ["/data"]
 EXPOSE 9090
 USER 65532:65532
 HEALTHCHECK NONE
-ENTRYPOINT ["/usr/local/bin/pricetrack"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/pricetrack"]
 CMD ["serve"]
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS api
@@ -67,7 +80,7 @@ USER 65532:65532
 HEALTHCHECK NONE
 ENTRYPOINT ["/usr/local/bin/api"]
 
-FROM debian:bookworm-slim AS scraper
+FROM browser-runtime AS scraper
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="pricetrack-scraper" \
@@ -76,17 +89,7 @@ LABEL org.opencontainers.image.title="pricetrack-scraper" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="MIT OR Apache-2.0"
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# Chromium for pages that need a browser; ca-certificates for HTTPS; tini reaps Chromium's
-# children and forwards SIGTERM. Debian's package versions are pinned by the bookworm release.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates chromium fonts-liberation tini \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --gid 65532 nonroot \
-    && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin nonroot
 COPY --from=build /out/scraper /usr/local/bin/scraper
-ENV CHROME_PATH=/usr/bin/chromium HOME=/tmp
 USER 65532:65532
 # No port: the scraper only makes outbound requests (no probe endpoint; Kubernetes watches the process).
 HEALTHCHECK NONE

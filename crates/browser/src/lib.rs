@@ -9,7 +9,9 @@
 mod fetcher;
 mod guard;
 mod settings;
+mod setup;
 mod tab;
 
 pub use fetcher::{BrowserError, BrowserFetcher, PoolStats};
 pub use settings::{BrowserSettings, DEFAULT_EXECUTABLE};
+pub use setup::Fetchers;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pricetrack_domain::SchedulePolicy;
 pub use pricetrack_settings::{ConfigError, MIN_JWT_SECRET_BYTES, validate_jwt_secret};
-use pricetrack_settings::{Env, vars};
+use pricetrack_settings::{Env, ScrapeSettings, vars};
 use secrecy::SecretString;
 use url::Url;
 
@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub cookie_secure: bool,
     /// `PRICETRACK_USER_AGENT`: the User-Agent checks send.
     pub user_agent: Option<String>,
+    /// Per-host politeness and the headless browser (`PRICETRACK_HOST_*`, `PRICETRACK_BROWSER_*`).
+    pub scrape: ScrapeSettings,
 }
 
 impl ServeConfig {
@@ -75,6 +77,7 @@ impl ServeConfig {
         let workers = env.workers()?;
         let cookie_secure = env.cookie_secure(false)?;
         let user_agent = env.string(vars::USER_AGENT);
+        let scrape = env.scrape_settings()?;
 
         Ok(Self {
             listen,
@@ -87,6 +90,7 @@ impl ServeConfig {
             workers,
             cookie_secure,
             user_agent,
+            scrape,
         })
     }
 }

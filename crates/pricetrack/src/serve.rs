@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pricetrack_api::{ApiPorts, ApiSettings, Application};
+use pricetrack_browser::Fetchers;
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
 use pricetrack_embedded::{Database, LogNotifier, QueueSettings, WebhookNotifier};
-use pricetrack_scraper::{
-    Checker, PoliteFetcher, PolitenessSettings, StaticFetcher, StaticFetcherSettings, WorkerSettings,
-};
+use pricetrack_scraper::{Checker, WorkerSettings};
 use rand::RngCore;
 use secrecy::SecretString;
 
@@ -72,19 +71,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %app.local_addr(), data_dir = %config.data_dir.display(), "pricetrack is listening");
 
-    let mut fetcher_settings = StaticFetcherSettings {
-        allow_private_targets: config.allow_private_targets,
-        ..StaticFetcherSettings::default()
-    };
-    if let Some(agent) = &config.user_agent {
-        fetcher_settings.user_agent = agent.clone();
-    }
-    // Every check goes through the per-host politeness limits (concurrency, spacing, Retry-After).
-    let fetcher = Arc::new(PoliteFetcher::new(
-        Arc::new(StaticFetcher::new(fetcher_settings).context("building the HTTP client")?),
-        PolitenessSettings::default(),
-    ));
-    let checker = Arc::new(Checker::new(jobs.clone(), notifier, fetcher, config.schedule.clone()));
+    // Every check goes through the per-host politeness limits (concurrency, spacing,
+    // Retry-After), the browser included.
+    let fetchers = Fetchers::new(&config.scrape, config.allow_private_targets, config.user_agent.as_deref())
+        .context("building the HTTP client")?;
+    let checker = Arc::new(fetchers.equip(Checker::new(
+        jobs.clone(),
+        notifier,
+        fetchers.static_fetcher.clone(),
+        config.schedule.clone(),
+    )));
 
     let api = {
         let stop = shutdown.clone();
@@ -114,6 +110,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     shutdown.cancel();
     workers.await.context("the worker pool panicked")?;
     rescheduler.await.context("the rescheduler panicked")?;
+    fetchers.shut_down().await;
     api_result.context("the API server failed")?;
     tracing::info!("pricetrack stopped");
     Ok(())

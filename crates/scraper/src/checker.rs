@@ -58,6 +58,8 @@ pub struct Checker {
     jobs: Arc<dyn JobStore>,
     notifier: Arc<dyn Notifier>,
     fetcher: Arc<dyn PageFetcher>,
+    /// Renders pages that need JavaScript, when a browser is available.
+    browser: Option<BrowserUse>,
     policy: SchedulePolicy,
     clock: Clock,
 }
@@ -76,7 +78,20 @@ impl Checker {
         fetcher: Arc<dyn PageFetcher>,
         policy: SchedulePolicy,
     ) -> Self {
-        Self { jobs, notifier, fetcher, policy, clock: Arc::new(chrono::Utc::now) }
+        Self { jobs, notifier, fetcher, browser: None, policy, clock: Arc::new(chrono::Utc::now) }
+    }
+
+    /// Adds a browser: a page whose static HTML shows no price is rendered by `browser` and read
+    /// again, and pages of `always_for_hosts` (host names, matching subdomains too: the shop
+    /// rules of shops known to draw their price with JavaScript) go to the browser directly.
+    pub fn with_browser(mut self, browser: Arc<dyn PageFetcher>, always_for_hosts: Vec<String>) -> Self {
+        let always_for_hosts = always_for_hosts
+            .into_iter()
+            .map(|host| host.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect();
+        self.browser = Some(BrowserUse { fetcher: browser, always_for_hosts });
+        self
     }
 
     /// Replaces the clock (the time a check is recorded at).
@@ -157,8 +172,30 @@ impl Checker {
     }
 
     /// Fetches the job's page and reads its offer. Never fails: failures are outcomes.
+    ///
+    /// The static fetch comes first; the browser (if any) renders the page when the static HTML
+    /// shows no price, or at once for the hosts of its shop rules. Fetch failures (an HTTP
+    /// error, a refused address, a timeout) are not retried in the browser: it would meet them
+    /// again, and the shop would see two requests.
     async fn check(&self, job: &Job) -> CheckOutcome {
-        let page = match self.fetcher.fetch(&job.url).await {
+        let Some(browser) = &self.browser else {
+            return self.check_with(self.fetcher.as_ref(), job, Rendering::Static).await;
+        };
+        if browser.always_for(job.url.host()) {
+            return self.check_with(browser.fetcher.as_ref(), job, Rendering::Browser).await;
+        }
+        match self.check_with(self.fetcher.as_ref(), job, Rendering::Static).await {
+            CheckOutcome::Failed(CheckFailure::NoPrice) => {
+                tracing::info!(job_id = %job.id, "no price in the static page; rendering it in the browser");
+                self.check_with(browser.fetcher.as_ref(), job, Rendering::Browser).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// Fetches the page with `fetcher` and reads its offer.
+    async fn check_with(&self, fetcher: &dyn PageFetcher, job: &Job, rendering: Rendering) -> CheckOutcome {
+        let page = match fetcher.fetch(&job.url).await {
             Ok(page) => page,
             Err(e) => {
                 tracing::info!(job_id = %job.id, error = %e, "page fetch failed");
@@ -185,7 +222,46 @@ impl Checker {
             }
         };
         log_disagreements(job_id, &offer);
-        outcome_from_offer(offer)
+        let mut outcome = outcome_from_offer(offer);
+        if rendering == Rendering::Browser {
+            // Recorded with the method, so that a look at the job tells how its price was read.
+            match &mut outcome {
+                CheckOutcome::Priced(CheckedOffer { method, .. }) | CheckOutcome::Unpriced { method, .. } => {
+                    method.push_str("+browser");
+                }
+                CheckOutcome::Failed(_) => {}
+            }
+        }
+        outcome
+    }
+}
+
+/// Which fetcher read a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rendering {
+    /// Plain HTTP.
+    Static,
+    /// The headless browser.
+    Browser,
+}
+
+/// The browser and when to use it.
+struct BrowserUse {
+    fetcher: Arc<dyn PageFetcher>,
+    /// Lower-case host names whose pages always need the browser.
+    always_for_hosts: Vec<String>,
+}
+
+impl BrowserUse {
+    /// True when `host` (or a domain it is under) is one of the hosts that always need it.
+    fn always_for(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.always_for_hosts.iter().any(|rule| {
+            host == *rule
+                || (host.len() > rule.len()
+                    && host.ends_with(rule.as_str())
+                    && host[..host.len() - rule.len()].ends_with('.'))
+        })
     }
 }
 
@@ -256,6 +332,22 @@ mod tests {
             method: ExtractionMethod::JsonLd,
             disagreements: Vec::new(),
         }
+    }
+
+    #[test]
+    fn browser_rules_match_the_host_and_its_subdomains_only() {
+        struct Never;
+        #[async_trait::async_trait]
+        impl PageFetcher for Never {
+            async fn fetch(&self, _: &pricetrack_domain::ProductUrl) -> Result<crate::FetchedPage, crate::FetchError> {
+                Err(crate::FetchError::Connect { host: String::new() })
+            }
+        }
+        let rules = BrowserUse { fetcher: Arc::new(Never), always_for_hosts: vec!["shop.example".into()] };
+        assert!(rules.always_for("shop.example"));
+        assert!(rules.always_for("WWW.Shop.Example"));
+        assert!(!rules.always_for("evilshop.example"));
+        assert!(!rules.always_for("shop.example.org"));
     }
 
     #[test]

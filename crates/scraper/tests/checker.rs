@@ -352,3 +352,101 @@ async fn a_price_back_above_target_rearms_and_the_next_crossing_alerts_again() {
     assert_eq!(alerts[1].price, eur("79.99"));
     assert_eq!(env.jobs.observations(job.key(), 10).await.expect("observations").len(), 4);
 }
+
+/// Stands in for the browser at this level (the real one is tested in `pricetrack-browser` and
+/// end to end): serves a rendered page and counts its calls.
+struct RenderedPage {
+    html: String,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl RenderedPage {
+    fn new(html: &str) -> Arc<Self> {
+        Arc::new(Self { html: html.to_owned(), calls: std::sync::atomic::AtomicUsize::new(0) })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl PageFetcher for RenderedPage {
+    async fn fetch(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(FetchedPage { final_url: url.as_url().clone(), status: 200, body: self.html.clone() })
+    }
+}
+
+const RENDERED: &str = r#"<html><body><span itemprop="price" content="19.99">19,99 €</span>
+<meta itemprop="priceCurrency" content="EUR"></body></html>"#;
+
+#[tokio::test]
+async fn a_page_without_a_price_in_its_html_is_rendered_in_the_browser() {
+    let env = Env::new().await;
+    let shop = Shop::start().await;
+    shop.set_page(Some("<html><body><div id=app>loading…</div><script src=app.js></script></body></html>"));
+    let job = env.create_job(shop.url(), "25").await;
+    let request = env.claim_request(job.key(), chrono::Utc::now()).await;
+    let notifier = Arc::new(RecordingNotifier::default());
+    let browser = RenderedPage::new(RENDERED);
+    let checker = checker(&env, &notifier).with_browser(Arc::clone(&browser) as Arc<dyn PageFetcher>, Vec::new());
+
+    let outcome = checker.handle(request).await.expect("handled");
+    let HandleOutcome::Recorded { outcome: CheckOutcome::Priced(offer), alert: Some(_) } = outcome else {
+        panic!("expected a rendered price that alerts, got {outcome:?}");
+    };
+    assert_eq!(offer.price.amount, Decimal::from_str("19.99").expect("decimal"));
+    assert_eq!(offer.method, "microdata+browser");
+    assert_eq!((shop.hits(), browser.calls()), (1, 1), "static first, then the browser");
+    assert_eq!(notifier.alerts().len(), 1);
+}
+
+#[tokio::test]
+async fn the_browser_is_not_used_when_the_static_page_has_a_price_or_failed_to_load() {
+    let env = Env::new().await;
+    let shop = Shop::start().await;
+    shop.set_price(Some("30"));
+    let job = env.create_job(shop.url(), "25").await;
+    let notifier = Arc::new(RecordingNotifier::default());
+    let browser = RenderedPage::new(RENDERED);
+    let checker = checker(&env, &notifier).with_browser(Arc::clone(&browser) as Arc<dyn PageFetcher>, Vec::new());
+
+    let request = env.claim_request(job.key(), chrono::Utc::now()).await;
+    let outcome = checker.handle(request).await.expect("handled");
+    assert!(
+        matches!(outcome, HandleOutcome::Recorded { outcome: CheckOutcome::Priced(_), alert: None }),
+        "{outcome:?}"
+    );
+    assert_eq!(browser.calls(), 0);
+
+    // A page that does not load is not retried in the browser: it would fail there too.
+    let gone = env.create_job(ProductUrl::parse(&format!("{}/missing", shop.base)).expect("url"), "25").await;
+    let request = env.claim_request(gone.key(), later(2)).await;
+    let outcome = checker.handle(request).await.expect("handled");
+    assert!(
+        matches!(outcome, HandleOutcome::Recorded { outcome: CheckOutcome::Failed(CheckFailure::Fetch(_)), .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(browser.calls(), 0);
+}
+
+#[tokio::test]
+async fn hosts_of_browser_rules_go_to_the_browser_directly() {
+    let env = Env::new().await;
+    let shop = Shop::start().await;
+    shop.set_price(Some("30"));
+    let job = env.create_job(shop.url(), "25").await;
+    let request = env.claim_request(job.key(), chrono::Utc::now()).await;
+    let notifier = Arc::new(RecordingNotifier::default());
+    let browser = RenderedPage::new(RENDERED);
+    let checker =
+        checker(&env, &notifier).with_browser(Arc::clone(&browser) as Arc<dyn PageFetcher>, vec![" 127.0.0.1 ".into()]);
+
+    let outcome = checker.handle(request).await.expect("handled");
+    let HandleOutcome::Recorded { outcome: CheckOutcome::Priced(offer), .. } = outcome else {
+        panic!("expected a price, got {outcome:?}");
+    };
+    assert_eq!(offer.method, "microdata+browser");
+    assert_eq!((shop.hits(), browser.calls()), (0, 1), "the static fetch is skipped");
+}

@@ -115,6 +115,8 @@ pub struct ScraperConfig {
     pub allow_private_targets: bool,
     /// `PRICETRACK_USER_AGENT` (default `pricetrack/<version> (+…)`).
     pub user_agent: Option<String>,
+    /// Per-host politeness and the headless browser (`PRICETRACK_HOST_*`, `PRICETRACK_BROWSER_*`).
+    pub scrape: pricetrack_settings::ScrapeSettings,
     /// `PRICETRACK_MIN_CHECK_INTERVAL_SECS` (the floor of the next due time),
     /// `PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS`, `PRICETRACK_LEASE_SECS` (the longest one check
     /// may take before it is abandoned).
@@ -161,6 +163,7 @@ impl ScraperConfig {
             workers: env.workers()?,
             allow_private_targets: env.allow_private_targets()?,
             user_agent: env.user_agent(),
+            scrape: env.scrape_settings()?,
             schedule,
             visibility_timeout,
             shutdown_grace: env.secs_at_least(vars::SHUTDOWN_GRACE_SECS, DEFAULT_SHUTDOWN_GRACE_SECS, 0)?,

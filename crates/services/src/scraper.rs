@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pricetrack_aws::{DynamoJobStore, SnsNotifier, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sns, aws_sdk_sqs};
+use pricetrack_browser::Fetchers;
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier};
-use pricetrack_scraper::{
-    Checker, PoliteFetcher, PolitenessSettings, StaticFetcher, StaticFetcherSettings, WorkerSettings,
-};
+use pricetrack_scraper::{Checker, WorkerSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ScraperConfig;
@@ -31,19 +30,16 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
     if config.allow_private_targets {
         tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: checks may reach loopback and private networks");
     }
-    let mut fetcher_settings = StaticFetcherSettings {
-        allow_private_targets: config.allow_private_targets,
-        ..StaticFetcherSettings::default()
-    };
-    if let Some(agent) = &config.user_agent {
-        fetcher_settings.user_agent = agent.clone();
-    }
-    // Every check goes through the per-host politeness limits (concurrency, spacing, Retry-After).
-    let fetcher = Arc::new(PoliteFetcher::new(
-        Arc::new(StaticFetcher::new(fetcher_settings).context("building the HTTP client")?),
-        PolitenessSettings::default(),
-    ));
-    let checker = Arc::new(Checker::new(jobs, notifier, fetcher, config.schedule.clone()));
+    // Every check goes through the per-host politeness limits (concurrency, spacing,
+    // Retry-After), the browser included.
+    let fetchers = Fetchers::new(&config.scrape, config.allow_private_targets, config.user_agent.as_deref())
+        .context("building the HTTP client")?;
+    let checker = Arc::new(fetchers.equip(Checker::new(
+        jobs,
+        notifier,
+        fetchers.static_fetcher.clone(),
+        config.schedule.clone(),
+    )));
 
     tracing::info!(
         workers = config.workers,
@@ -64,6 +60,7 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
         shutdown,
     )
     .await;
+    fetchers.shut_down().await;
     tracing::info!("scraper stopped");
     Ok(())
 }

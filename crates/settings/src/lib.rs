@@ -71,6 +71,44 @@ pub mod vars {
     pub const COOKIE_SECURE: &str = "PRICETRACK_COOKIE_SECURE";
     /// `text` or `json` logs.
     pub const LOG_FORMAT: &str = "PRICETRACK_LOG_FORMAT";
+    /// Most requests in flight to one shop host.
+    pub const HOST_CONCURRENCY: &str = "PRICETRACK_HOST_CONCURRENCY";
+    /// Least time between two requests to one shop host.
+    pub const HOST_MIN_DELAY: &str = "PRICETRACK_HOST_MIN_DELAY";
+    /// The Chromium executable.
+    pub const BROWSER_PATH: &str = "PRICETRACK_BROWSER_PATH";
+    /// Tabs of the browser pool; 0 turns the browser off.
+    pub const BROWSER_TABS: &str = "PRICETRACK_BROWSER_TABS";
+    /// Hosts whose pages always go to the browser, comma-separated.
+    pub const BROWSER_HOSTS: &str = "PRICETRACK_BROWSER_HOSTS";
+}
+
+/// Default of [`vars::HOST_CONCURRENCY`].
+pub const DEFAULT_HOST_CONCURRENCY: usize = 2;
+/// Default of [`vars::HOST_MIN_DELAY`].
+pub const DEFAULT_HOST_MIN_DELAY: Duration = Duration::from_secs(1);
+/// Default of [`vars::BROWSER_PATH`]: where Debian's `chromium` package puts it.
+pub const DEFAULT_BROWSER_PATH: &str = "/usr/bin/chromium";
+/// Default of [`vars::BROWSER_TABS`].
+pub const DEFAULT_BROWSER_TABS: usize = 4;
+
+/// How checks fetch pages, beyond the address guard and the User-Agent: per-host politeness and
+/// the headless browser. Read by [`Env::scrape_settings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeSettings {
+    /// `PRICETRACK_HOST_CONCURRENCY`: most requests in flight to one host (1 to 64, default 2).
+    pub host_concurrency: usize,
+    /// `PRICETRACK_HOST_MIN_DELAY`: least time between the starts of two requests to one host
+    /// (a duration such as `1s` or `500ms`; default 1 s).
+    pub host_min_delay: Duration,
+    /// `PRICETRACK_BROWSER_PATH`: the Chromium executable (default `/usr/bin/chromium`).
+    pub browser_path: std::path::PathBuf,
+    /// `PRICETRACK_BROWSER_TABS`: pages rendered at once (0 to 32, default 4); 0 turns the
+    /// browser off.
+    pub browser_tabs: usize,
+    /// `PRICETRACK_BROWSER_HOSTS`: hosts (and their subdomains) whose pages always go to the
+    /// browser, comma-separated; empty by default.
+    pub browser_hosts: Vec<String>,
 }
 
 /// Default of [`vars::MIN_CHECK_INTERVAL_SECS`].
@@ -280,6 +318,36 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.socket_addr_or(vars::LISTEN, default)
     }
 
+    /// The politeness and browser settings (see [`ScrapeSettings`] for each variable).
+    pub fn scrape_settings(&self) -> Result<ScrapeSettings, ConfigError> {
+        let host_min_delay = self.duration_or(vars::HOST_MIN_DELAY, DEFAULT_HOST_MIN_DELAY)?;
+        if host_min_delay > Duration::from_secs(3600) {
+            return Err(ConfigError::new(vars::HOST_MIN_DELAY, "must be at most 1h"));
+        }
+        let browser_hosts = self
+            .string(vars::BROWSER_HOSTS)
+            .map(|list| {
+                list.split(',')
+                    .map(|host| host.trim().trim_start_matches('.').to_ascii_lowercase())
+                    .filter(|host| !host.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = browser_hosts.iter().find(|host| host.contains(['/', ':', ' '])) {
+            return Err(ConfigError::new(
+                vars::BROWSER_HOSTS,
+                format!("must be host names separated by commas (not `{bad}`)"),
+            ));
+        }
+        Ok(ScrapeSettings {
+            host_concurrency: self.number_in(vars::HOST_CONCURRENCY, DEFAULT_HOST_CONCURRENCY, 1..=64)?,
+            host_min_delay,
+            browser_path: self.string(vars::BROWSER_PATH).unwrap_or_else(|| DEFAULT_BROWSER_PATH.to_owned()).into(),
+            browser_tabs: self.number_in(vars::BROWSER_TABS, DEFAULT_BROWSER_TABS, 0..=32)?,
+            browser_hosts,
+        })
+    }
+
     /// `PRICETRACK_LOG_FORMAT`: `text` (default) or `json`.
     pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
         match self.string(vars::LOG_FORMAT).map(|v| v.to_ascii_lowercase()).as_deref() {
@@ -421,6 +489,44 @@ mod tests {
                 .expect_err("default below floor");
         assert_eq!(err.name, "PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS");
         assert!(err.problem.contains("PRICETRACK_MIN_CHECK_INTERVAL_SECS (100)"), "{err}");
+    }
+
+    #[test]
+    fn scrape_settings_defaults_and_values() {
+        let defaults = env(&[]).scrape_settings().expect("defaults");
+        assert_eq!(
+            defaults,
+            ScrapeSettings {
+                host_concurrency: 2,
+                host_min_delay: Duration::from_secs(1),
+                browser_path: "/usr/bin/chromium".into(),
+                browser_tabs: 4,
+                browser_hosts: Vec::new(),
+            }
+        );
+        let set = env(&[
+            ("PRICETRACK_HOST_CONCURRENCY", "4"),
+            ("PRICETRACK_HOST_MIN_DELAY", "250ms"),
+            ("PRICETRACK_BROWSER_PATH", "/opt/chrome/chrome"),
+            ("PRICETRACK_BROWSER_TABS", "0"),
+            ("PRICETRACK_BROWSER_HOSTS", " Shop.Example, .js-shop.example ,, "),
+        ])
+        .scrape_settings()
+        .expect("valid");
+        assert_eq!(set.host_concurrency, 4);
+        assert_eq!(set.host_min_delay, Duration::from_millis(250));
+        assert_eq!(set.browser_path, std::path::PathBuf::from("/opt/chrome/chrome"));
+        assert_eq!(set.browser_tabs, 0);
+        assert_eq!(set.browser_hosts, vec!["shop.example".to_owned(), "js-shop.example".to_owned()]);
+        for (name, value) in [
+            ("PRICETRACK_HOST_CONCURRENCY", "0"),
+            ("PRICETRACK_HOST_MIN_DELAY", "soon"),
+            ("PRICETRACK_HOST_MIN_DELAY", "2h"),
+            ("PRICETRACK_BROWSER_TABS", "33"),
+            ("PRICETRACK_BROWSER_HOSTS", "https://shop.example/"),
+        ] {
+            assert_eq!(env(&[(name, value)]).scrape_settings().expect_err(value).name, name);
+        }
     }
 
     #[test]
