@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use pricetrack_domain::{Money, ProductUrl};
-use pricetrack_extract::Offer;
+use pricetrack_extract::{Offer, SourcePrice};
 use pricetrack_scraper::{PageFetcher, StaticFetcher, StaticFetcherSettings};
 use serde::Serialize;
 
@@ -13,14 +13,39 @@ use serde::Serialize;
 pub struct ExtractOutput {
     /// Product title, if found.
     pub title: Option<String>,
-    /// The price as a decimal string.
+    /// The price as a decimal string; null on an out-of-stock page that shows no price.
     pub price: Option<String>,
     /// ISO currency code, if known.
     pub currency: Option<String>,
     /// `in_stock`, `out_of_stock`, `pre_order` or null.
     pub availability: Option<&'static str>,
-    /// Which extraction method found the price.
+    /// Which extraction method found the price (without a price: the availability).
     pub method: &'static str,
+    /// `no price shown` when the page shows no price (its product is out of stock), else null.
+    pub note: Option<&'static str>,
+    /// The other methods that read a different price on the page; the chosen one is `price`.
+    pub disagreements: Vec<SourcePriceOutput>,
+}
+
+/// A price another extraction method read, in `pricetrack extract`'s output.
+#[derive(Debug, Serialize)]
+pub struct SourcePriceOutput {
+    /// The method, e.g. `microdata`.
+    pub method: &'static str,
+    /// The price as a decimal string.
+    pub price: String,
+    /// ISO currency code, if known.
+    pub currency: Option<String>,
+}
+
+impl From<&SourcePrice> for SourcePriceOutput {
+    fn from(source: &SourcePrice) -> Self {
+        Self {
+            method: source.method.as_str(),
+            price: source.price.amount.to_string(),
+            currency: source.price.currency.map(|c| c.to_string()),
+        }
+    }
 }
 
 impl From<&Offer> for ExtractOutput {
@@ -31,6 +56,8 @@ impl From<&Offer> for ExtractOutput {
             currency: offer.price.and_then(|p| p.currency).map(|c| c.to_string()),
             availability: offer.availability.map(|a| a.as_str()),
             method: offer.method.as_str(),
+            note: offer.price.is_none().then_some("no price shown"),
+            disagreements: offer.disagreements.iter().map(SourcePriceOutput::from).collect(),
         }
     }
 }
@@ -64,7 +91,8 @@ pub enum PageSource {
     Url(String),
 }
 
-/// Extracts the offer from a page. An error when no price is found.
+/// Extracts the offer from a page. An error when no price is found, unless the page says the
+/// product is out of stock (then the output has no price and says so).
 pub async fn extract(
     source: PageSource,
     allow_private_targets: bool,
@@ -93,7 +121,7 @@ pub async fn extract(
         None => pricetrack_extract::extract_offer(&html, url.as_ref()),
     };
     match offer {
-        Ok(offer) if offer.price.is_some() => Ok(ExtractOutput::from(&offer)),
+        Ok(offer) if offer.price.is_some() || offer.availability.is_some() => Ok(ExtractOutput::from(&offer)),
         Ok(_) => bail!("no price found on the page"),
         Err(e) => bail!("{e}"),
     }

@@ -55,6 +55,49 @@ fn extract_reads_a_saved_page() {
     assert_eq!(json["currency"], "EUR");
     assert_eq!(json["availability"], "in_stock");
     assert_eq!(json["method"], "json-ld");
+    assert_eq!(json["note"], Value::Null);
+    assert_eq!(json["disagreements"], serde_json::json!([]));
+}
+
+/// Runs `extract` on `html` saved to a file and returns its JSON output.
+fn extract_saved(html: &str) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("page.html");
+    std::fs::write(&page, html).expect("write page");
+    let out = pricetrack(&["extract", "--file", page.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stdout_json(&out)
+}
+
+#[test]
+fn extract_says_an_out_of_stock_page_shows_no_price() {
+    let json = extract_saved(
+        r#"<html><head><script type="application/ld+json">
+{"@type":"Product","name":"Kettle","offers":{"@type":"Offer","priceCurrency":"EUR","availability":"https://schema.org/SoldOut"}}
+</script></head><body><p>Sold out</p></body></html>"#,
+    );
+    assert_eq!(json["title"], "Kettle");
+    assert_eq!(json["price"], Value::Null);
+    assert_eq!(json["availability"], "out_of_stock");
+    assert_eq!(json["method"], "json-ld");
+    assert_eq!(json["note"], "no price shown");
+}
+
+#[test]
+fn extract_shows_the_sources_that_disagree() {
+    let json = extract_saved(
+        r#"<html><head><script type="application/ld+json">
+{"@type":"Product","name":"Grill Pan","offers":{"@type":"Offer","price":"24.99","priceCurrency":"USD"}}
+</script></head><body><div itemscope itemtype="http://schema.org/Product"><div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+<meta itemprop="price" content="29.99"><meta itemprop="priceCurrency" content="USD"></div></div>
+<meta property="product:price:amount" content="24.990"></body></html>"#,
+    );
+    assert_eq!(json["price"], "24.99");
+    assert_eq!(json["method"], "json-ld");
+    assert_eq!(
+        json["disagreements"],
+        serde_json::json!([{"method": "microdata", "price": "29.99", "currency": "USD"}])
+    );
 }
 
 #[test]
