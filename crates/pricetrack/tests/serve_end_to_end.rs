@@ -275,3 +275,113 @@ async fn jobs_and_sessions_survive_a_restart() {
     assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "a restart does not alert again");
     assert!(tracker.terminate().success());
 }
+
+/// A product page with two prices: the JSON-LD (what automatic detection reads) has the
+/// regular 99.00; members pay 79,00 €, shown only in `.member-price`.
+async fn member_price_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(
+        r#"<!doctype html><html lang="de"><head><title>Siebträger Classic | Kaffeehaus</title>
+<script type="application/ld+json">{"@context":"https://schema.org","@type":"Product","name":"Siebträger Classic",
+"offers":{"@type":"Offer","price":"99.00","priceCurrency":"EUR","availability":"https://schema.org/InStock"}}</script>
+</head><body><h1>Siebträger Classic</h1>
+<div class="price-box"><span class="regular-price">99,00 €</span>
+<p class="member-offer">Mitgliederpreis: <span class="member-price">79,00 €</span></p></div>
+</body></html>"#,
+    )
+}
+
+/// Signs up and signs in `email`; the returned client carries the session cookie.
+async fn signed_in(api: &str, email: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let credentials = json!({"email": email, "password": "correct horse"});
+    let r = client.post(format!("{api}/signup")).json(&credentials).send().await.expect("signup");
+    assert_eq!(r.status(), 201);
+    let r = client.post(format!("{api}/signin")).json(&credentials).send().await.expect("signin");
+    assert_eq!(r.status(), 200);
+    client
+}
+
+/// Creates a job through the API and returns its id.
+async fn create_job(client: &reqwest::Client, api: &str, body: Value) -> String {
+    let r = client.post(format!("{api}/jobs")).json(&body).send().await.expect("create job");
+    assert_eq!(r.status(), 202);
+    let job: Value = r.json().await.expect("job json");
+    assert_eq!(job["price_selector"], body["price_selector"]);
+    job["id"].as_str().expect("job id").to_owned()
+}
+
+/// The job as the API shows it once its first check is recorded.
+async fn after_first_check(client: &reqwest::Client, api: &str, job_id: &str) -> Value {
+    let url = format!("{api}/jobs/{job_id}");
+    wait_for("the first check", Duration::from_secs(20), async || {
+        let job: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
+        (!job["last_checked_at"].is_null()).then_some(job)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_selector_reads_the_price_the_user_chose() {
+    let shop_addr = serve_on_loopback(Router::new().route("/siebtraeger", get(member_price_page))).await;
+    let inbox = Inbox::default();
+    let hook_addr =
+        serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start(data_dir.path(), &format!("http://{hook_addr}/hook")).await;
+    let api = format!("{}/api/v1", tracker.base);
+    let client = signed_in(&api, "grace@example.com").await;
+    let product = format!("http://{shop_addr}/siebtraeger");
+
+    // Automatic detection reads the JSON-LD's 99.00: above the 85 target, no alert.
+    let automatic = create_job(
+        &client,
+        &api,
+        json!({"url": product, "target_price": "85", "currency": "EUR", "check_interval_secs": 3600}),
+    )
+    .await;
+    let job = after_first_check(&client, &api, &automatic).await;
+    assert_eq!(job["last_price"], "99.00");
+    assert_eq!(job["status"], "active");
+
+    // The member price, through the user's selector: 79.00, below the target, one alert.
+    let chosen = create_job(
+        &client,
+        &api,
+        json!({"url": product, "target_price": "85", "currency": "EUR", "check_interval_secs": 3600,
+               "price_selector": ".member-price"}),
+    )
+    .await;
+    let job = after_first_check(&client, &api, &chosen).await;
+    assert_eq!(job["last_price"], "79.00");
+    assert_eq!(job["last_currency"], "EUR");
+    assert_eq!(job["last_error"], Value::Null);
+    assert_eq!(job["status"], "alerted");
+    let alert =
+        wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned())
+            .await;
+    assert_eq!(alert["job_id"], chosen.as_str());
+    assert_eq!(alert["price"], "79.00");
+    assert_eq!(alert["target_price"], "85");
+
+    // A selector that matches nothing: a failed check with a readable error; the job stays.
+    let missing = create_job(
+        &client,
+        &api,
+        json!({"url": product, "target_price": "85", "currency": "EUR", "check_interval_secs": 3600,
+               "price_selector": ".club-price"}),
+    )
+    .await;
+    let job = after_first_check(&client, &api, &missing).await;
+    assert_eq!(job["last_error"], "no price found on the page");
+    assert_eq!(job["last_price"], Value::Null);
+    assert_eq!(job["status"], "pending", "one failed check is not yet failing");
+    assert_eq!(job["price_selector"], ".club-price");
+    let listed: Value = client.get(format!("{api}/jobs")).send().await.expect("list").json().await.expect("json");
+    let ids: Vec<&str> = listed["jobs"].as_array().expect("jobs").iter().filter_map(|j| j["id"].as_str()).collect();
+    assert!(ids.contains(&missing.as_str()), "the job is kept: {ids:?}");
+    assert_eq!(ids.len(), 3);
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "only the member price alerted");
+    assert!(tracker.terminate().success());
+}
