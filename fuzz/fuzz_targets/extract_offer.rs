@@ -1,5 +1,6 @@
-//! `extract_offer` and `extract_with_selector` never panic, and an `Ok` offer always has a
-//! positive price.
+//! `extract_offer` and `extract_with_selector` never panic, and an `Ok` offer has a positive
+//! price, or (from `extract_offer` only) no price and `out_of_stock`; every disagreeing source
+//! has a positive price of its own.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,14 +18,22 @@ fuzz_target!(|data: &[u8]| {
     let Some((&choice, rest)) = data.split_first() else { return };
     let html = String::from_utf8_lossy(rest);
     let url = URLS.get(usize::from(choice % 5)).and_then(|u| url::Url::parse(u).ok());
-    let checked = |result: Result<pricetrack_extract::Offer, pricetrack_extract::ExtractError>| {
-        if let Ok(offer) = result {
-            let price = offer.price.expect("an Ok offer has a price");
-            assert!(price.amount > Decimal::ZERO, "{offer:?}");
+    let checked = |result: Result<pricetrack_extract::Offer, pricetrack_extract::ExtractError>, may_be_unpriced| {
+        let Ok(offer) = result else { return };
+        match offer.price {
+            Some(price) => assert!(price.amount > Decimal::ZERO, "{offer:?}"),
+            None => assert!(
+                may_be_unpriced && offer.availability.map(|a| a.as_str()) == Some("out_of_stock"),
+                "an Ok offer without a price must be out of stock: {offer:?}"
+            ),
+        }
+        for other in &offer.disagreements {
+            assert!(other.price.amount > Decimal::ZERO, "{offer:?}");
+            assert!(offer.price.is_some(), "disagreements need a price: {offer:?}");
         }
     };
-    checked(pricetrack_extract::extract_offer(&html, url.as_ref()));
+    checked(pricetrack_extract::extract_offer(&html, url.as_ref()), true);
     if choice & 0x80 != 0 {
-        checked(pricetrack_extract::extract_with_selector(&html, "[itemprop=price], .price, #price"));
+        checked(pricetrack_extract::extract_with_selector(&html, "[itemprop=price], .price, #price"), false);
     }
 });
