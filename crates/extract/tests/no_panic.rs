@@ -1,6 +1,8 @@
-//! Property tests: no input makes the parsers panic, and whatever they return is a sane price.
+//! Property tests: no input makes the parsers panic, and whatever they return is a sane price
+//! (or, for an out-of-stock page, no price).
 //! (The cargo-fuzz targets in `/fuzz` go further; these run with every `cargo test`.)
 
+use pricetrack_domain::Availability;
 use pricetrack_extract::{extract_offer, extract_with_selector, parse_price};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -58,6 +60,11 @@ fn html_piece() -> impl Strategy<Value = String> {
         price_text().prop_map(|p| format!(r#"<span itemprop="price">{p}</span>"#)),
         price_text().prop_map(|p| format!(r#"<meta itemprop="price" content="{p}">"#)),
         Just(r#"<div itemscope itemtype="https://schema.org/Product">"#.to_owned()),
+        Just(r#"<link itemprop="availability" href="https://schema.org/OutOfStock">"#.to_owned()),
+        price_text().prop_map(|p| format!(r#"<span itemprop="availability">{p} Sold out</span>"#)),
+        price_text().prop_map(|p| format!(r#"<script type="application/ld+json">{{"@type":"Product","name":"x","offers":{{"price":"{p}","availability":"SoldOut"}}}}</script>"#)),
+        Just(r#"<meta property="og:availability" content="oos">"#.to_owned()),
+        Just(r#"<div id="availability">Currently unavailable.</div>"#.to_owned()),
         Just(r#"<span itemprop="name">Name</span>"#.to_owned()),
         price_text().prop_map(|p| format!(r#"<meta property="og:price:amount" content="{p}">"#)),
         price_text().prop_map(|p| format!(r#"<meta property="product:price:currency" content="{p}">"#)),
@@ -109,8 +116,16 @@ proptest! {
             .expect("test URL");
         for page_url in [None, Some(&url)] {
             if let Ok(offer) = extract_offer(&html, page_url) {
-                let price = offer.price.expect("an Ok offer has a price");
-                prop_assert!(price.amount > Decimal::ZERO && sane(price.amount), "{html:?} -> {offer:?}");
+                match offer.price {
+                    Some(price) => prop_assert!(price.amount > Decimal::ZERO && sane(price.amount), "{html:?} -> {offer:?}"),
+                    None => prop_assert!(
+                        offer.availability == Some(Availability::OutOfStock) && offer.disagreements.is_empty(),
+                        "an offer without a price must be out of stock: {html:?} -> {offer:?}"
+                    ),
+                }
+                for other in &offer.disagreements {
+                    prop_assert!(other.price.amount > Decimal::ZERO && sane(other.price.amount), "{html:?} -> {offer:?}");
+                }
             }
         }
     }
