@@ -6,6 +6,7 @@
 # What the tests need, and where it comes from:
 #   moto_server   PyPI moto[server], into .venv/ (AWS APIs over real HTTP for the AWS adapters)
 #   PostgreSQL    the machine's server on 127.0.0.1:5432 (started here if it is installed but down)
+#   Chromium      Debian's `chromium` package at /usr/bin/chromium (installed here through apt)
 #   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2: installed by
 #                 scripts/check-deploy.sh into .venv-deploy-*/ (kubectl through apt)
 set -euo pipefail
@@ -33,6 +34,16 @@ if [ -z "${PRICETRACK_TEST_POSTGRES_URL:-}" ] && command -v pg_isready >/dev/nul
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
     for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
   fi
+fi
+
+# Chromium: the browser fetcher's tests drive the real one.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+  command -v apt-get >/dev/null || die "Chromium is missing at /usr/bin/chromium and apt-get is not available: install Chromium there"
+  $SUDO apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
+    || die "apt-get install chromium failed: the browser tests need /usr/bin/chromium"
 fi
 
 say "format"

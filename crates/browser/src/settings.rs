@@ -11,8 +11,10 @@ pub const DEFAULT_EXECUTABLE: &str = "/usr/bin/chromium";
 pub struct BrowserSettings {
     /// The Chromium (or Chrome) executable. Default [`DEFAULT_EXECUTABLE`].
     pub executable: PathBuf,
-    /// Most pages rendered at once, which is also the most tabs kept open for reuse. Each tab
-    /// costs some 20 to 40 MB on top of the browser's 300 MB. Default 4.
+    /// Most pages rendered at once, which is also the most tabs kept open for reuse. Measured
+    /// (BENCHMARKS.md): the browser takes some 400 MiB and each tab about 150 MiB more (its own
+    /// browser context has its own renderer processes), so the default of 3 keeps the peak of
+    /// the whole scraper under 1 GiB.
     pub max_tabs: usize,
     /// Longest time for one page: navigation, redirects, scripts and reading the result.
     /// Default 30 s.
@@ -46,7 +48,7 @@ impl Default for BrowserSettings {
     fn default() -> Self {
         Self {
             executable: PathBuf::from(DEFAULT_EXECUTABLE),
-            max_tabs: 4,
+            max_tabs: 3,
             page_deadline: Duration::from_secs(30),
             network_quiet: Duration::from_millis(300),
             max_settle: Duration::from_secs(5),

@@ -49,6 +49,21 @@ fetch('/api/price').then(r => r.json()).then(data => {
 });
 </script></body></html>"#;
 
+/// The bundle of the single-page-app fixture: asks the API, then draws the product and its
+/// structured data, as such apps do.
+const SPA_BUNDLE: &str = r#"
+fetch(window.__APP_CONFIG__.apiBase + '/products/t9').then(r => r.json()).then(p => {
+  document.getElementById('root').innerHTML =
+    '<h1>' + p.name + '</h1><p class="price">$' + p.price + '</p>';
+  const ld = document.createElement('script');
+  ld.type = 'application/ld+json';
+  ld.textContent = JSON.stringify({"@context": "https://schema.org", "@type": "Product", "name": p.name,
+    "offers": {"@type": "Offer", "price": p.price, "priceCurrency": p.currency,
+               "availability": "https://schema.org/InStock"}});
+  document.head.appendChild(ld);
+});
+"#;
+
 const SET_STATE: &str = r#"<!doctype html><html><body><script>
 localStorage.setItem('tracker', 'from-first-check');
 sessionStorage.setItem('tracker', 'from-first-check');
@@ -66,6 +81,17 @@ async fn shop(internal_port: u16) -> (u16, Seen) {
     let seen = Seen::default();
     let router = Router::new()
         .route("/js", get(|| async { Html(JS_PAGE) }))
+        .route("/spa", get(|| async { Html(include_str!("../../extract/tests/fixtures/js_rendered_spa.html")) }))
+        .route("/static/js/main.4f2a9c.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], SPA_BUNDLE) }))
+        .route(
+            "/api/v2/products/t9",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"name":"Smart Thermostat T9","price":"199.99","currency":"USD"}"#,
+                )
+            }),
+        )
         .route("/api/price", get(|| async { ([(header::CONTENT_TYPE, "application/json")], r#"{"amount":"24.99"}"#) }))
         .route(
             "/set-state",
@@ -159,6 +185,26 @@ async fn renders_a_price_drawn_by_javascript() {
     // The static HTML has no price: only the rendered one does.
     let offer = pricetrack_extract::extract_offer(&page.body, Some(&page.final_url)).expect("offer");
     assert_eq!(offer.price.expect("price").amount.to_string(), "24.99");
+    browser.shut_down().await;
+}
+
+#[tokio::test]
+async fn the_single_page_app_fixture_renders_to_its_price() {
+    let (internal, _) = internal_service().await;
+    let (port, _) = shop(internal).await;
+    let browser = BrowserFetcher::new(settings(port)).expect("chromium");
+    let spa = include_str!("../../extract/tests/fixtures/js_rendered_spa.html");
+    assert!(pricetrack_extract::extract_offer(spa, None).is_err(), "the static HTML has no price");
+
+    let page = browser.fetch(&url(&format!("http://127.0.0.1:{port}/spa"))).await.expect("rendered");
+    let offer = pricetrack_extract::extract_offer(&page.body, Some(&page.final_url)).expect("offer");
+    let price = offer.price.expect("price");
+    assert_eq!(
+        (price.amount.to_string(), price.currency.map(|c| c.to_string())),
+        ("199.99".into(), Some("USD".into()))
+    );
+    assert_eq!(offer.method.as_str(), "json-ld");
+    assert_eq!(offer.title.as_deref(), Some("Smart Thermostat T9"));
     browser.shut_down().await;
 }
 

@@ -45,6 +45,10 @@ pub enum Command {
         /// A CSS selector that overrides price detection.
         #[arg(long)]
         selector: Option<String>,
+        /// Render the page in headless Chromium straight away (by default the page is fetched
+        /// over plain HTTP first and rendered only when that shows no price).
+        #[arg(long, conflicts_with = "file")]
+        browser: bool,
     },
     /// Parses a price out of text and prints {"amount","currency"}; exits non-zero when none.
     ParsePrice {

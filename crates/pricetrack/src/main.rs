@@ -35,12 +35,19 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(ServeConfig::from_env()?).await,
-        Command::Extract { url, file, page_url, selector } => {
+        Command::Extract { url, file, page_url, selector, browser } => {
             let source = match file {
                 Some(path) => tools::PageSource::File { path, url: page_url },
                 None => tools::PageSource::Url(url.unwrap_or_default()),
             };
-            let output = tools::extract(source, allow_private_targets_from_env()?, selector.as_deref()).await?;
+            let env = Env::process();
+            let scrape = env.scrape_settings()?;
+            let fetch = tools::FetchOptions {
+                allow_private_targets: allow_private_targets_from_env()?,
+                browser: (scrape.browser_tabs > 0).then_some(scrape.browser_path),
+                force_browser: browser,
+            };
+            let output = tools::extract(source, &fetch, selector.as_deref()).await?;
             print_json(&output)
         }
         Command::ParsePrice { text } => print_json(&tools::parse_price(&text)?),

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use pricetrack_browser::{BrowserFetcher, BrowserSettings};
 use pricetrack_domain::{Money, ProductUrl};
 use pricetrack_extract::{Offer, SourcePrice};
 use pricetrack_scraper::{PageFetcher, StaticFetcher, StaticFetcherSettings};
@@ -23,6 +24,9 @@ pub struct ExtractOutput {
     pub method: &'static str,
     /// `no price shown` when the page shows no price (its product is out of stock), else null.
     pub note: Option<&'static str>,
+    /// How the page was read: `static` (plain HTTP), `browser` (rendered in headless
+    /// Chromium), or null for a saved file.
+    pub fetched_with: Option<&'static str>,
     /// The other methods that read a different price on the page; the chosen one is `price`.
     pub disagreements: Vec<SourcePriceOutput>,
 }
@@ -57,6 +61,7 @@ impl From<&Offer> for ExtractOutput {
             availability: offer.availability.map(|a| a.as_str()),
             method: offer.method.as_str(),
             note: offer.price.is_none().then_some("no price shown"),
+            fetched_with: None,
             disagreements: offer.disagreements.iter().map(SourcePriceOutput::from).collect(),
         }
     }
@@ -91,34 +96,73 @@ pub enum PageSource {
     Url(String),
 }
 
+/// How `extract` fetches a live page.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Lets the page be on a private network (`PRICETRACK_ALLOW_PRIVATE_TARGETS`).
+    pub allow_private_targets: bool,
+    /// The browser executable, if the browser may be used (`PRICETRACK_BROWSER_PATH`).
+    pub browser: Option<PathBuf>,
+    /// Render the page in the browser without trying plain HTTP first (`--browser`).
+    pub force_browser: bool,
+}
+
 /// Extracts the offer from a page. An error when no price is found, unless the page says the
 /// product is out of stock (then the output has no price and says so).
+///
+/// A live page is read as a check reads it: plain HTTP first, then, when that shows no price
+/// and a browser is installed, rendered in the browser (`force_browser` skips the first step).
 pub async fn extract(
     source: PageSource,
-    allow_private_targets: bool,
+    fetch: &FetchOptions,
     selector: Option<&str>,
 ) -> anyhow::Result<ExtractOutput> {
-    let (html, url) = match source {
+    let raw = match source {
         PageSource::File { path, url } => {
             let html = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let url = url
                 .map(|raw| url::Url::parse(&raw).with_context(|| format!("--url {raw:?} is not a valid URL")))
                 .transpose()?;
-            (String::from_utf8_lossy(&html).into_owned(), url)
+            return offer_output(&String::from_utf8_lossy(&html), url.as_ref(), selector);
         }
-        PageSource::Url(raw) => {
-            let url = if allow_private_targets { ProductUrl::parse(&raw) } else { ProductUrl::parse_public(&raw) }
-                .with_context(|| format!("{raw:?} cannot be checked"))?;
-            let fetcher =
-                StaticFetcher::new(StaticFetcherSettings { allow_private_targets, ..StaticFetcherSettings::default() })
-                    .context("building the HTTP client")?;
-            let page = fetcher.fetch(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            (page.body, Some(page.final_url))
-        }
+        PageSource::Url(raw) => raw,
     };
+    let url = if fetch.allow_private_targets { ProductUrl::parse(&raw) } else { ProductUrl::parse_public(&raw) }
+        .with_context(|| format!("{raw:?} cannot be checked"))?;
+    if !fetch.force_browser {
+        let fetcher = StaticFetcher::new(StaticFetcherSettings {
+            allow_private_targets: fetch.allow_private_targets,
+            ..StaticFetcherSettings::default()
+        })
+        .context("building the HTTP client")?;
+        let page = fetcher.fetch(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let found = offer_output(&page.body, Some(&page.final_url), selector);
+        match (&found, &fetch.browser) {
+            (Err(_), Some(browser)) if browser.is_file() => {}
+            _ => return found.map(|output| ExtractOutput { fetched_with: Some("static"), ..output }),
+        }
+    }
+    let Some(executable) = fetch.browser.clone() else {
+        bail!("--browser needs a browser, and PRICETRACK_BROWSER_TABS=0 turns it off");
+    };
+    let browser = BrowserFetcher::new(BrowserSettings {
+        executable,
+        max_tabs: 1,
+        allow_private_targets: fetch.allow_private_targets,
+        ..BrowserSettings::default()
+    })?;
+    let rendered = browser.fetch(&url).await;
+    browser.shut_down().await;
+    let page = rendered.map_err(|e| anyhow::anyhow!("{e}"))?;
+    offer_output(&page.body, Some(&page.final_url), selector)
+        .map(|output| ExtractOutput { fetched_with: Some("browser"), ..output })
+}
+
+/// Reads the offer of `html` (with the selector, if any).
+fn offer_output(html: &str, url: Option<&url::Url>, selector: Option<&str>) -> anyhow::Result<ExtractOutput> {
     let offer = match selector {
-        Some(css) => pricetrack_extract::extract_with_selector(&html, css),
-        None => pricetrack_extract::extract_offer(&html, url.as_ref()),
+        Some(css) => pricetrack_extract::extract_with_selector(html, css),
+        None => pricetrack_extract::extract_offer(html, url),
     };
     match offer {
         Ok(offer) if offer.price.is_some() || offer.availability.is_some() => Ok(ExtractOutput::from(&offer)),

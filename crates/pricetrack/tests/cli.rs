@@ -121,3 +121,57 @@ fn extract_refuses_internal_urls_by_default() {
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
     }
 }
+
+/// A page whose price only JavaScript draws, served on 127.0.0.1 from a thread of its own.
+fn javascript_shop() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let router = axum::Router::new().route(
+                "/widget",
+                axum::routing::get(|| async {
+                    axum::response::Html(
+                        r#"<html><head><title>Widget</title></head><body><div id="p">…</div><script>
+                        setTimeout(() => { const p = document.getElementById('p');
+                          p.setAttribute('itemprop', 'price'); p.setAttribute('content', '12.50');
+                          p.textContent = '12,50 €'; }, 50);
+                        </script></body></html>"#,
+                    )
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, router).await.expect("serve");
+        });
+    });
+    format!("http://{addr}/widget")
+}
+
+#[test]
+fn extract_renders_a_javascript_page_when_the_html_has_no_price() {
+    let url = javascript_shop();
+    for args in [vec!["extract", url.as_str()], vec!["extract", "--browser", url.as_str()]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pricetrack"))
+            .args(&args)
+            .env("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true")
+            .env_remove("PRICETRACK_BROWSER_TABS")
+            .output()
+            .expect("run pricetrack");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let json = stdout_json(&out);
+        assert_eq!(json["price"], "12.50", "{args:?}: {json}");
+        assert_eq!(json["fetched_with"], "browser", "{args:?}: {json}");
+    }
+
+    // With the browser turned off, the page has no price.
+    let out = Command::new(env!("CARGO_BIN_EXE_pricetrack"))
+        .args(["extract", url.as_str()])
+        .env("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true")
+        .env("PRICETRACK_BROWSER_TABS", "0")
+        .output()
+        .expect("run pricetrack");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no price"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -385,3 +385,67 @@ async fn a_price_selector_reads_the_price_the_user_chose() {
     assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "only the member price alerted");
     assert!(tracker.terminate().success());
 }
+
+/// A shop whose product page draws its price with JavaScript from `/api/price`.
+#[derive(Clone, Default)]
+struct JavaScriptShop {
+    price: Arc<Mutex<String>>,
+}
+
+const JAVASCRIPT_PRODUCT: &str = r#"<!doctype html><html><head><title>Espresso grinder</title></head>
+<body><h1>Espresso grinder</h1><div id="price" class="skeleton"></div><script>
+fetch('/api/price').then(r => r.json()).then(p => {
+  const el = document.getElementById('price');
+  el.setAttribute('itemprop', 'price'); el.setAttribute('content', p.amount);
+  el.textContent = p.amount + ' €';
+  const currency = document.createElement('meta');
+  currency.setAttribute('itemprop', 'priceCurrency'); currency.setAttribute('content', 'EUR');
+  el.after(currency);
+});
+</script></body></html>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_drawn_by_javascript_is_read_through_the_browser() {
+    let shop = JavaScriptShop::default();
+    *shop.price.lock().expect("price") = "24.99".into();
+    let shop_addr = serve_on_loopback(
+        Router::new()
+            .route("/grinder", get(|| async { axum::response::Html(JAVASCRIPT_PRODUCT) }))
+            .route(
+                "/api/price",
+                get(|State(shop): State<JavaScriptShop>| async move {
+                    Json(json!({"amount": shop.price.lock().expect("price").clone()}))
+                }),
+            )
+            .with_state(shop.clone()),
+    )
+    .await;
+    let inbox = Inbox::default();
+    let hook_addr =
+        serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start(data_dir.path(), &format!("http://{hook_addr}/hook")).await;
+    let api = format!("{}/api/v1", tracker.base);
+    let client = signed_in(&api, "linus@example.com").await;
+
+    let job_id = create_job(
+        &client,
+        &api,
+        json!({"url": format!("http://{shop_addr}/grinder"), "target_price": "20", "currency": "EUR",
+               "check_interval_secs": 1}),
+    )
+    .await;
+    let job = after_first_check(&client, &api, &job_id).await;
+    assert_eq!(job["last_price"], "24.99", "{job}");
+    assert_eq!(job["last_error"], Value::Null);
+    assert!(inbox.alerts.lock().expect("inbox").is_empty());
+
+    // The shop lowers the price; the next check renders the page again and alerts.
+    *shop.price.lock().expect("price") = "18.50".into();
+    let alert =
+        wait_for("the alert", Duration::from_secs(30), async || inbox.alerts.lock().expect("inbox").first().cloned())
+            .await;
+    assert_eq!(alert["job_id"], job_id.as_str());
+    assert_eq!(alert["price"], "18.50");
+    assert!(tracker.terminate().success());
+}

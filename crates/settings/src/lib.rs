@@ -90,7 +90,7 @@ pub const DEFAULT_HOST_MIN_DELAY: Duration = Duration::from_secs(1);
 /// Default of [`vars::BROWSER_PATH`]: where Debian's `chromium` package puts it.
 pub const DEFAULT_BROWSER_PATH: &str = "/usr/bin/chromium";
 /// Default of [`vars::BROWSER_TABS`].
-pub const DEFAULT_BROWSER_TABS: usize = 4;
+pub const DEFAULT_BROWSER_TABS: usize = 3;
 
 /// How checks fetch pages, beyond the address guard and the User-Agent: per-host politeness and
 /// the headless browser. Read by [`Env::scrape_settings`].
@@ -103,7 +103,7 @@ pub struct ScrapeSettings {
     pub host_min_delay: Duration,
     /// `PRICETRACK_BROWSER_PATH`: the Chromium executable (default `/usr/bin/chromium`).
     pub browser_path: std::path::PathBuf,
-    /// `PRICETRACK_BROWSER_TABS`: pages rendered at once (0 to 32, default 4); 0 turns the
+    /// `PRICETRACK_BROWSER_TABS`: pages rendered at once (0 to 32, default 3); 0 turns the
     /// browser off.
     pub browser_tabs: usize,
     /// `PRICETRACK_BROWSER_HOSTS`: hosts (and their subdomains) whose pages always go to the
@@ -500,7 +500,7 @@ mod tests {
                 host_concurrency: 2,
                 host_min_delay: Duration::from_secs(1),
                 browser_path: "/usr/bin/chromium".into(),
-                browser_tabs: 4,
+                browser_tabs: 3,
                 browser_hosts: Vec::new(),
             }
         );
