@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::guard::RequestGuard;
+use crate::proxy::{GuardProxy, ProxyCounters, ProxyPolicy};
 use crate::settings::BrowserSettings;
 use crate::tab::{Tab, wait_for_network_quiet};
 
@@ -49,8 +50,13 @@ pub struct PoolStats {
     pub tabs_opened: u64,
     /// Pages rendered, successfully or not.
     pub pages_rendered: u64,
-    /// Requests the guard refused.
+    /// Requests the guard refused by interception.
     pub requests_refused: u64,
+    /// Connections the guard's proxy refused: a name that passed interception but resolved
+    /// inside when the browser connected.
+    pub connections_refused: u64,
+    /// Connections the guard's proxy made for the browser (all of them go through it).
+    pub connections_proxied: u64,
 }
 
 /// A running browser.
@@ -62,6 +68,8 @@ struct Running {
     handler: JoinHandle<()>,
     /// The throw-away profile directory, removed when the browser is dropped.
     _profile: tempfile::TempDir,
+    /// The proxy all the browser's connections go through (stops when dropped).
+    _proxy: GuardProxy,
 }
 
 impl Running {
@@ -116,6 +124,7 @@ struct Inner {
     tabs_opened: AtomicU64,
     pages_rendered: AtomicU64,
     requests_refused: AtomicU64,
+    proxy: Arc<ProxyCounters>,
 }
 
 /// A [`PageFetcher`] that renders pages in headless Chromium, for shops that draw their price
@@ -132,6 +141,10 @@ struct Inner {
 ///   document, each redirect hop, frames, scripts, XHR — is paused and refused unless its
 ///   scheme is http(s) and every address its host resolves to is public (the static fetcher's
 ///   rules). Images, media and fonts are not loaded at all.
+/// - **The same guard at connection time**: Chromium connects only through a proxy of ours on
+///   127.0.0.1 that resolves each name itself, refuses it when an address is internal, and
+///   connects to the addresses it checked, so DNS rebinding between the interception's check and
+///   the browser's connection cannot reach inside.
 /// - **A deadline per page** ([`BrowserSettings::page_deadline`]) covering navigation and the
 ///   wait for the network to go quiet.
 #[derive(Clone)]
@@ -164,6 +177,7 @@ impl BrowserFetcher {
                 tabs_opened: AtomicU64::new(0),
                 pages_rendered: AtomicU64::new(0),
                 requests_refused: AtomicU64::new(0),
+                proxy: Arc::new(ProxyCounters::default()),
             }),
         })
     }
@@ -176,6 +190,8 @@ impl BrowserFetcher {
     /// How the pool has been used so far.
     pub fn stats(&self) -> PoolStats {
         PoolStats {
+            connections_refused: self.inner.proxy.refused.load(Ordering::SeqCst),
+            connections_proxied: self.inner.proxy.forwarded.load(Ordering::SeqCst),
             browsers_launched: self.inner.generations.load(Ordering::SeqCst),
             tabs_opened: self.inner.tabs_opened.load(Ordering::SeqCst),
             pages_rendered: self.inner.pages_rendered.load(Ordering::SeqCst),
@@ -223,6 +239,20 @@ impl Inner {
         let launch_error = |e: Box<dyn std::error::Error + Send + Sync>| BrowserError::Launch(e);
         let profile =
             tempfile::Builder::new().prefix("pricetrack-browser-").tempdir().map_err(|e| launch_error(e.into()))?;
+        let exempt = self
+            .settings
+            .exempt_origins
+            .iter()
+            .filter_map(|raw| Url::parse(raw).ok())
+            .filter_map(|url| Some((url.host_str()?.trim_matches(['[', ']']).to_owned(), url.port_or_known_default()?)))
+            .collect();
+        let proxy = GuardProxy::start(
+            ProxyPolicy { allow_private: self.settings.allow_private_targets, exempt },
+            Arc::clone(&self.proxy),
+        )
+        .await
+        .map_err(|e| launch_error(e.into()))?;
+        let proxy_server = format!("proxy-server=http://{}", proxy.addr());
         let mut config = BrowserConfig::builder()
             .chrome_executable(&self.settings.executable)
             .user_data_dir(profile.path())
@@ -233,6 +263,10 @@ impl Inner {
             .request_timeout(self.settings.page_deadline)
             // Flags without leading dashes: chromiumoxide adds them.
             .args([
+                // Every connection through the guard's proxy, loopback ones included (Chromium
+                // bypasses proxies for loopback unless told otherwise).
+                proxy_server.as_str(),
+                "proxy-bypass-list=<-loopback>",
                 "disable-gpu",
                 "no-default-browser-check",
                 "disable-extensions",
@@ -274,7 +308,15 @@ impl Inner {
             handler_alive.store(false, Ordering::SeqCst);
         });
         tracing::info!(pid, generation, "browser started");
-        Ok(Running { browser: tokio::sync::Mutex::new(browser), alive, generation, pid, handler, _profile: profile })
+        Ok(Running {
+            browser: tokio::sync::Mutex::new(browser),
+            alive,
+            generation,
+            pid,
+            handler,
+            _profile: profile,
+            _proxy: proxy,
+        })
     }
 
     /// Borrows a tab: an idle one of the running browser, or a new one.

@@ -8,6 +8,7 @@
 
 mod fetcher;
 mod guard;
+mod proxy;
 mod settings;
 mod setup;
 mod tab;

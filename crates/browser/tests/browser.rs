@@ -185,6 +185,9 @@ async fn renders_a_price_drawn_by_javascript() {
     // The static HTML has no price: only the rendered one does.
     let offer = pricetrack_extract::extract_offer(&page.body, Some(&page.final_url)).expect("offer");
     assert_eq!(offer.price.expect("price").amount.to_string(), "24.99");
+    // The page and its API call went through the guard's proxy, which resolves and checks
+    // every destination at connection time (its own tests show the refusals).
+    assert!(browser.stats().connections_proxied >= 2, "{:?}", browser.stats());
     browser.shut_down().await;
 }
 
