@@ -20,7 +20,7 @@
 //! `#[async_trait::async_trait]`. Invoke each macro in a module of its own, so that test
 //! names read `job_store::claim_due_respects_limit`:
 //!
-//! ```ignore
+//! ```text
 //! mod job_store {
 //!     use super::*;
 //!     pricetrack_domain::job_store_contract_tests!(fresh_job_store());
