@@ -24,16 +24,7 @@ use pricetrack_scraper::{PageFetcher, StaticFetcher, StaticFetcherSettings};
 
 const STATIC_PAGE: &str = include_str!("../../extract/tests/fixtures/shopify.html");
 
-const JS_PAGE: &str = r#"<!doctype html><html><head><title>Widget</title></head><body>
-<h1>Widget</h1><div id="price">loading…</div>
-<script>
-fetch('/api/price').then(r => r.json()).then(data => {
-  const el = document.getElementById('price');
-  el.setAttribute('itemprop', 'price');
-  el.setAttribute('content', data.amount);
-  el.textContent = data.amount + ' €';
-});
-</script></body></html>"#;
+const JS_PAGE: &str = include_str!("../tests/js_price.html");
 
 async fn shop() -> String {
     let router = Router::new()

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::guard::RequestGuard;
-use crate::proxy::{GuardProxy, ProxyCounters, ProxyPolicy};
+use crate::proxy::{GuardProxy, ProxyCounters};
 use crate::settings::BrowserSettings;
 use crate::tab::{Tab, wait_for_network_quiet};
 
@@ -239,19 +239,9 @@ impl Inner {
         let launch_error = |e: Box<dyn std::error::Error + Send + Sync>| BrowserError::Launch(e);
         let profile =
             tempfile::Builder::new().prefix("pricetrack-browser-").tempdir().map_err(|e| launch_error(e.into()))?;
-        let exempt = self
-            .settings
-            .exempt_origins
-            .iter()
-            .filter_map(|raw| Url::parse(raw).ok())
-            .filter_map(|url| Some((url.host_str()?.trim_matches(['[', ']']).to_owned(), url.port_or_known_default()?)))
-            .collect();
-        let proxy = GuardProxy::start(
-            ProxyPolicy { allow_private: self.settings.allow_private_targets, exempt },
-            Arc::clone(&self.proxy),
-        )
-        .await
-        .map_err(|e| launch_error(e.into()))?;
+        let proxy = GuardProxy::start(self.guard.proxy_policy(), Arc::clone(&self.proxy))
+            .await
+            .map_err(|e| launch_error(e.into()))?;
         let proxy_server = format!("proxy-server=http://{}", proxy.addr());
         let mut config = BrowserConfig::builder()
             .chrome_executable(&self.settings.executable)
@@ -403,13 +393,14 @@ impl Inner {
             let observed = tab.state.lock();
             observed.documents.iter().rev().find(|doc| main_frame.is_none() || doc.frame_id == main_frame).cloned()
         };
+        // No response seen: a page served from memory.
+        let status = document.as_ref().map_or(200, |doc| doc.status);
         if let Some(document) = document {
-            let status = document.status;
             if status == 429 || status == 503 {
                 let retry_after = document
                     .retry_after
                     .as_deref()
-                    .and_then(|v| pricetrack_scraper::parse_retry_after(v, chrono_now()));
+                    .and_then(|v| pricetrack_scraper::parse_retry_after(v, chrono::Utc::now()));
                 return Err(RenderFailure::Page(FetchError::SlowDown { status, retry_after }));
             }
             if !(200..300).contains(&status) {
@@ -427,7 +418,7 @@ impl Inner {
             .map_err(RenderFailure::Browser)?
             .and_then(|raw| Url::parse(&raw).ok())
             .unwrap_or_else(|| url.clone());
-        Ok(FetchedPage { final_url, status: document_status(tab), body })
+        Ok(FetchedPage { final_url, status, body })
     }
 
     /// Tells a page failure (reported to the user) from a dead browser (retried).
@@ -474,15 +465,6 @@ fn discard(lease: Lease) {
         let browser = running.browser.lock().await;
         let _disposed = browser.dispose_browser_context(tab.context.clone()).await;
     });
-}
-
-/// The main document's status, 200 when no response was seen (a page served from memory).
-fn document_status(tab: &Tab) -> u16 {
-    tab.state.lock().documents.last().map_or(200, |doc| doc.status)
-}
-
-fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
 }
 
 #[async_trait]

@@ -4,6 +4,8 @@
 
 use chromiumoxide::cdp::browser_protocol::network::ResourceType;
 use pricetrack_scraper::{GuardError, resolve_public};
+
+use crate::proxy::ProxyPolicy;
 use url::Url;
 
 /// What to do with one paused request.
@@ -21,19 +23,30 @@ pub(crate) enum Verdict {
 #[derive(Debug, Clone)]
 pub(crate) struct RequestGuard {
     allow_private: bool,
-    /// Origins (`scheme://host:port`, as [`Url::origin`] serialises them) exempt from the
-    /// address check.
-    exempt_origins: Vec<String>,
+    /// Origins exempt from the address check.
+    exempt_origins: Vec<url::Origin>,
 }
 
 impl RequestGuard {
     pub(crate) fn new(allow_private: bool, exempt_origins: &[String]) -> Self {
-        let exempt_origins = exempt_origins
-            .iter()
-            .filter_map(|raw| Url::parse(raw).ok())
-            .map(|url| url.origin().ascii_serialization())
-            .collect();
+        let exempt_origins =
+            exempt_origins.iter().filter_map(|raw| Url::parse(raw).ok()).map(|url| url.origin()).collect();
         Self { allow_private, exempt_origins }
+    }
+
+    /// The same rules for the proxy, which sees `host:port` and no scheme.
+    pub(crate) fn proxy_policy(&self) -> ProxyPolicy {
+        let exempt = self
+            .exempt_origins
+            .iter()
+            .filter_map(|origin| match origin {
+                url::Origin::Tuple(_, host, port) => {
+                    Some((host.to_string().trim_matches(['[', ']']).to_owned(), *port))
+                }
+                url::Origin::Opaque(_) => None,
+            })
+            .collect();
+        ProxyPolicy { allow_private: self.allow_private, exempt }
     }
 
     /// Decides a request for `raw_url` of type `resource_type`.
@@ -57,7 +70,7 @@ impl RequestGuard {
     /// Checks a URL the way the static fetcher does: scheme, literal address, and every address
     /// its host name resolves to.
     pub(crate) async fn check(&self, url: &Url) -> Result<(), GuardError> {
-        let exempt = self.exempt_origins.contains(&url.origin().ascii_serialization());
+        let exempt = self.exempt_origins.contains(&url.origin());
         let allow_private = self.allow_private || exempt;
         GuardError::check_url(url, allow_private)?;
         if allow_private {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use pricetrack_domain::target::is_public_ip;
+use pricetrack_scraper::{GuardError, resolve_public};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -152,21 +152,16 @@ enum ConnectError {
     Failed,
 }
 
-/// Resolves `host`, refuses it when any of its addresses is internal (unless allowed), and
-/// connects to one of the addresses it checked.
+/// Resolves `host` with the static fetcher's guard ([`resolve_public`]: refused when any of its
+/// addresses is internal, unless allowed) and connects to one of the addresses it checked.
 async fn connect_checked(host: &str, port: u16, policy: &ProxyPolicy) -> Result<TcpStream, ConnectError> {
     let exempt = policy.exempt.iter().any(|(h, p)| h.eq_ignore_ascii_case(host) && *p == port);
-    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
-        Ok(addrs) => addrs.collect(),
-        Err(_) => return Err(ConnectError::Failed),
-    };
-    if addrs.is_empty() {
-        return Err(ConnectError::Failed);
-    }
-    if !policy.allow_private && !exempt && addrs.iter().any(|a| !is_public_ip(a.ip())) {
-        return Err(ConnectError::Refused);
-    }
-    for addr in addrs {
+    let addrs = resolve_public(host, policy.allow_private || exempt).await.map_err(|refusal| match refusal {
+        GuardError::PrivateAddress { .. } => ConnectError::Refused,
+        _ => ConnectError::Failed,
+    })?;
+    for mut addr in addrs {
+        addr.set_port(port);
         if let Ok(Ok(stream)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             return Ok(stream);
         }

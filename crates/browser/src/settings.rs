@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where Debian's `chromium` package installs the browser.
-pub const DEFAULT_EXECUTABLE: &str = "/usr/bin/chromium";
+/// Where Debian's `chromium` package installs the browser (the default of
+/// `PRICETRACK_BROWSER_PATH`).
+pub const DEFAULT_EXECUTABLE: &str = pricetrack_settings::DEFAULT_BROWSER_PATH;
 
 /// Settings of a [`crate::BrowserFetcher`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +49,7 @@ impl Default for BrowserSettings {
     fn default() -> Self {
         Self {
             executable: PathBuf::from(DEFAULT_EXECUTABLE),
-            max_tabs: 3,
+            max_tabs: pricetrack_settings::DEFAULT_BROWSER_TABS,
             page_deadline: Duration::from_secs(30),
             network_quiet: Duration::from_millis(300),
             max_settle: Duration::from_secs(5),

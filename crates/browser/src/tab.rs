@@ -1,7 +1,7 @@
 //! One reusable tab: a page in its own browser context, with the listeners that enforce the
 //! guard and watch the network while a page renders.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -232,10 +232,7 @@ async fn watch_network(page: &Page, state: Arc<TabState>) -> Result<JoinHandle<(
 
 /// A response header by case-insensitive name.
 fn header(headers: &serde_json::Value, name: &str) -> Option<String> {
-    let map: HashMap<String, serde_json::Value> = serde_json::from_value(headers.clone()).ok()?;
-    map.into_iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .and_then(|(_, value)| value.as_str().map(str::to_owned))
+    headers.as_object()?.iter().find(|(key, _)| key.eq_ignore_ascii_case(name))?.1.as_str().map(str::to_owned)
 }
 
 /// Waits until no request has been in flight for `quiet`, or `max` has passed.

@@ -38,16 +38,8 @@ async fn internal_service() -> (u16, Seen) {
     (serve(router.with_state(seen.clone())).await, seen)
 }
 
-const JS_PAGE: &str = r#"<!doctype html><html><head><title>Widget</title></head><body>
-<h1>Widget</h1><div id="price">loading…</div>
-<script>
-fetch('/api/price').then(r => r.json()).then(data => {
-  const el = document.getElementById('price');
-  el.setAttribute('itemprop', 'price');
-  el.setAttribute('content', data.amount);
-  el.textContent = data.amount + ' €';
-});
-</script></body></html>"#;
+/// A page whose price a script fetches from `/api/price` and draws (shared with the benchmark).
+const JS_PAGE: &str = include_str!("js_price.html");
 
 /// The bundle of the single-page-app fixture: asks the API, then draws the product and its
 /// structured data, as such apps do.
