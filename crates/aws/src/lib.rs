@@ -47,3 +47,37 @@ pub use {aws_config, aws_sdk_dynamodb, aws_sdk_sns, aws_sdk_sqs};
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
+
+/// The adapters of this crate over clients of one SDK configuration: what each program builds
+/// at start-up, in one place.
+#[derive(Debug, Clone)]
+pub struct AwsAdapters {
+    sdk: aws_config::SdkConfig,
+}
+
+impl AwsAdapters {
+    /// Adapters over `sdk`.
+    pub fn new(sdk: aws_config::SdkConfig) -> Self {
+        Self { sdk }
+    }
+
+    /// Adapters with the SDK configuration of the default chain ([`load_sdk_config`]).
+    pub async fn from_default_chain() -> Self {
+        Self::new(load_sdk_config().await)
+    }
+
+    /// The job store on DynamoDB table `table`.
+    pub fn job_store(&self, table: &str) -> DynamoJobStore {
+        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
+    }
+
+    /// The check queue at SQS `queue_url`.
+    pub fn check_queue(&self, queue_url: &str) -> SqsCheckQueue {
+        SqsCheckQueue::new(aws_sdk_sqs::Client::new(&self.sdk), queue_url.to_owned())
+    }
+
+    /// The notifier publishing to SNS topic `topic_arn`.
+    pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {
+        SnsNotifier::new(aws_sdk_sns::Client::new(&self.sdk), topic_arn.to_owned())
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pricetrack_api::{ApiPorts, ApiSettings, Application};
-use pricetrack_aws::{DynamoJobStore, SnsNotifier, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sns, aws_sdk_sqs};
+use pricetrack_aws::AwsAdapters;
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
 use pricetrack_postgres::{PgPool, PgUserStore};
 use secrecy::SecretString;
@@ -40,14 +40,11 @@ pub async fn migrate_database(config: MigrateConfig) -> anyhow::Result<()> {
 /// connections and lets the requests in flight finish (for at most [`API_SHUTDOWN_GRACE`]).
 pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let pool = open_database(&config.database_url).await?;
-    let sdk = pricetrack_aws::load_sdk_config().await;
+    let aws = AwsAdapters::from_default_chain().await;
     let users: Arc<dyn UserStore> = Arc::new(PgUserStore::new(pool.clone()));
-    let jobs: Arc<dyn JobStore> =
-        Arc::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()));
-    let queue: Arc<dyn CheckQueue> =
-        Arc::new(SqsCheckQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url.clone()));
-    let notifier: Arc<dyn Notifier> =
-        Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone()));
+    let jobs: Arc<dyn JobStore> = Arc::new(aws.job_store(&config.table));
+    let queue: Arc<dyn CheckQueue> = Arc::new(aws.check_queue(&config.queue_url));
+    let notifier: Arc<dyn Notifier> = Arc::new(aws.notifier(&config.topic_arn));
     if config.allow_private_targets {
         tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: job URLs may point at loopback and private networks");
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use pricetrack_aws::{DynamoJobStore, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sqs};
+use pricetrack_aws::AwsAdapters;
 use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, Page, PageRequest, StoreError, WriteOutcome};
 use pricetrack_domain::{AlertId, Job, JobKey, Observation, SchedulePolicy, Timestamp, UserId};
 use pricetrack_rescheduler::{DEFAULT_BATCH_LIMIT, RescheduleError, RunReport};
@@ -80,10 +80,10 @@ impl Rescheduler {
     /// The DynamoDB job store and SQS queue of `config`, with clients from the SDK's default
     /// chain.
     pub async fn from_config(config: &ReschedulerConfig) -> Self {
-        let sdk = pricetrack_aws::load_sdk_config().await;
+        let aws = AwsAdapters::from_default_chain().await;
         Self::new(
-            Arc::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone())),
-            Arc::new(SqsCheckQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url.clone())),
+            Arc::new(aws.job_store(&config.table)),
+            Arc::new(aws.check_queue(&config.queue_url)),
             config.schedule(),
         )
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use pricetrack_aws::{DynamoJobStore, SnsNotifier, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sns, aws_sdk_sqs};
+use pricetrack_aws::AwsAdapters;
 use pricetrack_browser::Fetchers;
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier};
 use pricetrack_scraper::{Checker, WorkerSettings};
@@ -19,13 +19,10 @@ pub const RECEIVE_WAIT: Duration = Duration::from_secs(20);
 /// flight finish within [`ScraperConfig::shutdown_grace`] (the messages of those that do not are
 /// delivered again later) and returns.
 pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let sdk = pricetrack_aws::load_sdk_config().await;
-    let jobs: Arc<dyn JobStore> =
-        Arc::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()));
-    let queue: Arc<dyn CheckQueue> =
-        Arc::new(SqsCheckQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url.clone()));
-    let notifier: Arc<dyn Notifier> =
-        Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone()));
+    let aws = AwsAdapters::from_default_chain().await;
+    let jobs: Arc<dyn JobStore> = Arc::new(aws.job_store(&config.table));
+    let queue: Arc<dyn CheckQueue> = Arc::new(aws.check_queue(&config.queue_url));
+    let notifier: Arc<dyn Notifier> = Arc::new(aws.notifier(&config.topic_arn));
 
     if config.allow_private_targets {
         tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: checks may reach loopback and private networks");
