@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
@@ -221,23 +222,40 @@ impl DynamoJobStore {
     }
 
     /// Deletes the observations of a job owned by `user_id` (another owner's are left alone).
+    /// A consistent query of the items of partition `partition` whose sort key starts with
+    /// `prefix` (the attribute names `#pk` and `#sk` are set for projections).
+    fn prefix_query(&self, partition: String, prefix: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", schema::PARTITION_KEY)
+            .expression_attribute_names("#sk", schema::SORT_KEY)
+            .expression_attribute_values(":pk", s(partition))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+    }
+
+    /// The query of `user_id`'s jobs.
+    fn jobs_query(&self, user_id: UserId) -> QueryFluentBuilder {
+        self.prefix_query(schema::job_partition_key(user_id), schema::JOB_PREFIX)
+    }
+
+    /// The query of a job's observations, kept only when they belong to `user_id` (every
+    /// observation under `JOB#<id>` has the job's owner, so this keeps all of them or none).
+    fn observations_query(&self, user_id: UserId, job_id: JobId) -> QueryFluentBuilder {
+        self.prefix_query(schema::observation_partition_key(job_id), schema::OBSERVATION_PREFIX)
+            .filter_expression("#user = :user")
+            .expression_attribute_names("#user", attr::USER_ID)
+            .expression_attribute_values(":user", s(user_id.to_string()))
+    }
+
     async fn delete_observations(&self, user_id: UserId, job_id: JobId) -> Result<(), StoreError> {
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :obs)")
-                .filter_expression("#user = :user")
+                .observations_query(user_id, job_id)
                 .projection_expression("#pk, #sk")
-                .expression_attribute_names("#pk", schema::PARTITION_KEY)
-                .expression_attribute_names("#sk", schema::SORT_KEY)
-                .expression_attribute_names("#user", attr::USER_ID)
-                .expression_attribute_values(":pk", s(schema::observation_partition_key(job_id)))
-                .expression_attribute_values(":obs", s(schema::OBSERVATION_PREFIX))
-                .expression_attribute_values(":user", s(user_id.to_string()))
-                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -362,16 +380,8 @@ impl JobStore for DynamoJobStore {
         let mut items = Vec::with_capacity(limit + 1);
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :job)")
-                .expression_attribute_names("#pk", schema::PARTITION_KEY)
-                .expression_attribute_names("#sk", schema::SORT_KEY)
-                .expression_attribute_values(":pk", s(schema::job_partition_key(user_id)))
-                .expression_attribute_values(":job", s(schema::JOB_PREFIX))
+                .jobs_query(user_id)
                 .limit(i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX))
-                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -413,16 +423,8 @@ impl JobStore for DynamoJobStore {
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :job)")
+                .jobs_query(user_id)
                 .projection_expression("#pk, #sk")
-                .expression_attribute_names("#pk", schema::PARTITION_KEY)
-                .expression_attribute_names("#sk", schema::SORT_KEY)
-                .expression_attribute_values(":pk", s(schema::job_partition_key(user_id)))
-                .expression_attribute_values(":job", s(schema::JOB_PREFIX))
-                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -602,20 +604,9 @@ impl JobStore for DynamoJobStore {
         // Every observation under `JOB#<id>` has the job's owner: filtering on it after the limit
         // keeps all of them or none.
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :obs)")
-            .filter_expression("#user = :user")
-            .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_names("#sk", schema::SORT_KEY)
-            .expression_attribute_names("#user", attr::USER_ID)
-            .expression_attribute_values(":pk", s(schema::observation_partition_key(key.job_id)))
-            .expression_attribute_values(":obs", s(schema::OBSERVATION_PREFIX))
-            .expression_attribute_values(":user", s(key.user_id.to_string()))
+            .observations_query(key.user_id, key.job_id)
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
