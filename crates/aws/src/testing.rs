@@ -204,6 +204,43 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Subscribes a new SQS queue to `topic_arn` with `filter_policy` (for example
+/// [`crate::user_filter_policy`], what a user's email subscription gets; moto delivers no email)
+/// and returns the queue's URL: a test reads the alerts a subscriber would receive there.
+/// Panics on any failure (test set-up).
+pub async fn subscribe_inbox(config: &SdkConfig, topic_arn: &str, filter_policy: String) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique_name("inbox"))
+        .send()
+        .await
+        .expect("create the inbox queue")
+        .queue_url
+        .expect("queue url");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .expect("queue arn");
+    aws_sdk_sns::Client::new(config)
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("FilterPolicy", filter_policy)
+        .send()
+        .await
+        .expect("subscribe the inbox");
+    url
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }

@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::Duration as Span;
 use futures::{StreamExt, TryStreamExt};
 use pricetrack_aws::bootstrap::{ResourceNames, bootstrap, ensure_topic, shell_exports};
-use pricetrack_aws::testing::unique_name;
+use pricetrack_aws::testing::{subscribe_inbox, unique_name};
 use pricetrack_aws::{AlertMessage, DynamoJobStore, SnsNotifier, schema, user_filter_policy};
 use pricetrack_domain::ports::{JobStore, Notifier, PageRequest, WriteOutcome};
 use pricetrack_domain::testing::{now_ms, sample_job};
@@ -108,43 +108,6 @@ async fn delete_all_removes_more_than_one_batch() {
     assert_eq!(store.delete_all(user).await.expect("delete_all"), 0);
 }
 
-/// Subscribes an SQS queue to the topic with the same filter policy an email subscription of
-/// `user_id` gets; returns the queue's URL.
-async fn subscribe_queue(
-    sns: &aws_sdk_sns::Client,
-    sqs: &aws_sdk_sqs::Client,
-    topic_arn: &str,
-    user_id: UserId,
-) -> String {
-    let url = sqs
-        .create_queue()
-        .queue_name(unique_name("inbox"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .expect("queue arn");
-    sns.subscribe()
-        .topic_arn(topic_arn)
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("FilterPolicy", user_filter_policy(user_id))
-        .send()
-        .await
-        .expect("subscribe queue");
-    url
-}
-
 /// Every message in a queue (moto hands them all out at once, real SQS may not: loop).
 async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
     let mut bodies = Vec::new();
@@ -182,8 +145,8 @@ async fn sns_alerts_reach_their_owner_only() {
     let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
     let topic_arn = ensure_topic(&sns, &unique_name("alerts")).await.expect("topic");
     let (alice, bob) = (UserId::new(), UserId::new());
-    let alice_inbox = subscribe_queue(&sns, &sqs, &topic_arn, alice).await;
-    let bob_inbox = subscribe_queue(&sns, &sqs, &topic_arn, bob).await;
+    let alice_inbox = subscribe_inbox(&config, &topic_arn, user_filter_policy(alice)).await;
+    let bob_inbox = subscribe_inbox(&config, &topic_arn, user_filter_policy(bob)).await;
 
     let notifier = SnsNotifier::new(sns.clone(), topic_arn.clone());
     let alice_alert = alert_for(alice, "49.90");

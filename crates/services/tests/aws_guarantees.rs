@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Shop, fresh_resources, set_visibility_timeout, subscribe_inbox, take_messages, wait_for};
+use common::{Shop, fresh_resources, set_visibility_timeout, take_messages, wait_for};
 use pricetrack_aws::aws_config::SdkConfig;
 use pricetrack_aws::bootstrap::Resources;
+use pricetrack_aws::testing::subscribe_inbox;
 use pricetrack_aws::{
     DynamoJobStore, SnsNotifier, SqsCheckQueue, aws_sdk_dynamodb, aws_sdk_sns, aws_sdk_sqs, user_filter_policy,
 };

@@ -95,7 +95,12 @@ async fn sign_up_to_one_alert_and_a_killed_scraper_loses_nothing() {
     assert_eq!(r.status(), 201);
     let user: Value = r.json().await.expect("user json");
     let user_id: pricetrack_domain::UserId = user["id"].as_str().expect("user id").parse().expect("a user id");
-    let inbox = common::subscribe_inbox(&sdk, &resources.topic_arn, pricetrack_aws::user_filter_policy(user_id)).await;
+    let inbox = pricetrack_aws::testing::subscribe_inbox(
+        &sdk,
+        &resources.topic_arn,
+        pricetrack_aws::user_filter_policy(user_id),
+    )
+    .await;
     let r = client.post(format!("{api_url}/signin")).json(&credentials).send().await.expect("signin");
     assert_eq!(r.status(), 200);
 

@@ -17,7 +17,7 @@ use axum::routing::get;
 use pricetrack_aws::aws_sdk_sqs::types::QueueAttributeName;
 use pricetrack_aws::bootstrap::{ResourceNames, Resources, bootstrap};
 use pricetrack_aws::testing::{MotoServer, unique_name};
-use pricetrack_aws::{aws_config::SdkConfig, aws_sdk_sns, aws_sdk_sqs};
+use pricetrack_aws::{aws_config::SdkConfig, aws_sdk_sqs};
 
 /// A signing secret for the tests (64 hex characters).
 pub const JWT_SECRET: &str = "5b1f0c8e2a4d6f8091a3c5e7092b4d6f8a1c3e5f7092b4d6e8f0a2c4e6f8091b";
@@ -239,40 +239,6 @@ impl Shop {
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
     }
-}
-
-/// An SQS queue subscribed to the topic with the filter policy `SnsNotifier::subscribe` gives a
-/// user's email subscription (moto does not deliver email); returns its URL.
-pub async fn subscribe_inbox(config: &SdkConfig, topic_arn: &str, filter_policy: String) -> String {
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique_name("inbox"))
-        .send()
-        .await
-        .expect("create the inbox queue")
-        .queue_url
-        .expect("queue url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .expect("queue arn");
-    aws_sdk_sns::Client::new(config)
-        .subscribe()
-        .topic_arn(topic_arn)
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("FilterPolicy", filter_policy)
-        .send()
-        .await
-        .expect("subscribe the inbox");
-    url
 }
 
 /// Receives (and deletes) every message now in `queue_url`, waiting up to `wait` for the first.
