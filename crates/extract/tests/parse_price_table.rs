@@ -17,7 +17,7 @@ const CASES: &[Case] = &[
     ("$.99", Some("0.99"), Some("USD")),
     ("$5", Some("5"), Some("USD")),
     ("$1,234", Some("1234"), Some("USD")),
-    ("$1.234", Some("1.234"), Some("USD")),
+    ("$1.234", Some("1234"), Some("USD")), // three digits after a lone separator: thousands
     ("$1,234,567.89", Some("1234567.89"), Some("USD")),
     ("From $19.99", Some("19.99"), Some("USD")),
     ("Now $24.99 (was $39.99)", Some("24.99"), Some("USD")),
@@ -55,8 +55,8 @@ const CASES: &[Case] = &[
     ("£0.50", Some("0.50"), Some("GBP")),
     ("Only £49.99 inc. VAT", Some("49.99"), Some("GBP")),
     ("GBP 249.00", Some("249.00"), Some("GBP")),
-    ("£1.234", Some("1.234"), Some("GBP")),
-    ("Was £30, now £25", Some("30"), Some("GBP")),
+    ("£1.234", Some("1234"), Some("GBP")),
+    ("Was £30, now £25", Some("25"), Some("GBP")), // `was` marks the old price
     ("€19.99", Some("19.99"), Some("EUR")),
     ("99p", None, None),
     // --- en-IN --------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ const CASES: &[Case] = &[
     ("Preis: 45,00 EUR", Some("45.00"), Some("EUR")),
     ("EUR 1.234,56", Some("1234.56"), Some("EUR")),
     ("ab 9,99 €", Some("9.99"), Some("EUR")),
-    ("Statt 59,99 € nur 49,99 €", Some("59.99"), Some("EUR")),
+    ("Statt 59,99 € nur 49,99 €", Some("49.99"), Some("EUR")),
     ("UVP: 129,00 €", Some("129.00"), Some("EUR")),
     ("0,99 €", Some("0.99"), Some("EUR")),
     ("1,23 €", Some("1.23"), Some("EUR")),
@@ -125,7 +125,7 @@ const CASES: &[Case] = &[
     ("€ 1.299,-", Some("1299"), Some("EUR")),
     ("€ 49,95", Some("49.95"), Some("EUR")),
     ("€ 12,-", Some("12"), Some("EUR")),
-    ("Van €59,99 voor €39,99", Some("59.99"), Some("EUR")),
+    ("Van €59,99 voor €39,99", Some("39.99"), Some("EUR")),
     ("EUR 9,99", Some("9.99"), Some("EUR")),
     // --- pt-BR / pt-PT ------------------------------------------------------------------------
     ("R$ 1.299,90", Some("1299.90"), Some("BRL")),
@@ -165,7 +165,7 @@ const CASES: &[Case] = &[
     ("1'234.- CHF", Some("1234"), Some("CHF")),
     ("chf 99.00", Some("99.00"), Some("CHF")),
     ("CHF 1'299", Some("1299"), Some("CHF")),
-    ("CHF 1.234", Some("1.234"), Some("CHF")),
+    ("CHF 1.234", Some("1234"), Some("CHF")),
     // --- ja-JP / zh-CN / ko-KR ----------------------------------------------------------------
     ("¥1,980", Some("1980"), Some("JPY")),
     ("￥12,800（税込）", Some("12800"), Some("JPY")),
