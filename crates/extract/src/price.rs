@@ -645,6 +645,14 @@ fn attached(chars: &[char], run: &Run, index: &MarkerIndex<'_>) -> Attached {
         if marker.side == Side::Before || (marker.touching && (gap > 0 || pos != run.end)) {
             break;
         }
+        // `2 $19.99`: a marker closer to the next number is that number's.
+        let mut next = marker.end;
+        while next < marker.end + gap && chars.get(next).is_some_and(|c| is_space(*c)) {
+            next += 1;
+        }
+        if next < marker.end + gap && digit_at(chars, next) {
+            break;
+        }
         found.push(i);
         pos = marker.end;
     }
@@ -764,6 +772,11 @@ const OLD_PRICE_LABELS: &[&str] = &[
     "oszczędzasz",
     "de:",
 ];
+
+/// Labels after which a number, even with its currency, is a threshold
+/// (`Free delivery over £40`), not a price.
+const THRESHOLD_LABELS: &[&str] =
+    &["over", "above", "spend", "orders of", "order of", "bestellwert", "bestellwert von"];
 
 /// Labels after which a number is a quantity, not a price.
 const QUANTITY_LABELS: &[&str] = &[
@@ -1004,8 +1017,11 @@ impl Context<'_> {
                 }
             }
         }
+        let before = text_before(chars, self.previous_end, self.attached.outer_start);
+        if ends_with_label(&before, THRESHOLD_LABELS) {
+            return true;
+        }
         if !self.strong {
-            let before = text_before(chars, self.previous_end, self.attached.outer_start);
             if ends_with_label(&before, QUANTITY_LABELS) {
                 return true;
             }

@@ -401,7 +401,7 @@ pub(super) const SYMBOLS: &[SymbolDef] = &[
     sym("ZK", "ZMW").weak(),
     sym("Kz", "AOA").weak(),
     sym("kwz", "AOA").any_case(),
-    sym("R", "ZAR").weak().touching().before(),
+    sym("R", "ZAR").weak().before(),
     sym("VT", "VUV").weak(),
     sym("Vt", "VUV").weak(),
     // --- the Americas ------------------------------------------------------------------------
