@@ -185,6 +185,20 @@ fn is_minus(c: char) -> bool {
     matches!(c, '-' | '\u{2212}' | '\u{2013}')
 }
 
+/// Full-width (`１２`), Arabic-Indic (`٣٥٠`) and Persian (`۳۵۰`) digits and the separators
+/// written with them, as ASCII: one character for one, so positions do not move.
+fn ascii_digit(c: char) -> char {
+    let offset = match c {
+        '０'..='９' => '０',
+        '\u{660}'..='\u{669}' => '\u{660}',
+        '\u{6f0}'..='\u{6f9}' => '\u{6f0}',
+        '，' | '\u{66c}' => return ',',
+        '．' | '\u{66b}' => return '.',
+        _ => return c,
+    };
+    char::from_digit(u32::from(c) - u32::from(offset), 10).unwrap_or(c)
+}
+
 fn is_letter_at(chars: &[char], index: Option<usize>) -> bool {
     index.and_then(|i| chars.get(i)).is_some_and(|c| c.is_alphabetic())
 }
@@ -770,7 +784,15 @@ const OLD_PRICE_LABELS: &[&str] = &[
     "eski fiyat",
     "stara cena",
     "oszczędzasz",
-    "de:",
+    "sparen sie",
+    // Instalments: `4 payments of $7.50`.
+    "payments of",
+    "payment of",
+    "installments of",
+    "instalments of",
+    "raten à",
+    "cuotas de",
+    "x de",
 ];
 
 /// Labels after which a number, even with its currency, is a threshold
@@ -791,6 +813,8 @@ const QUANTITY_LABELS: &[&str] = &[
     "заказ",
     "количество",
     "кол-во",
+    "in stock",
+    "stock",
 ];
 
 const MONTHS: &[&str] = &[
@@ -1082,7 +1106,7 @@ fn free_price(chars: &[char], markers: &[Marker], hint: Option<Currency>) -> Opt
 }
 
 pub(crate) fn parse_price_detailed(text: &str, hint: Option<Currency>) -> Option<ParsedPrice> {
-    let chars: Vec<char> = truncate(text).chars().collect();
+    let chars: Vec<char> = truncate(text).chars().map(ascii_digit).collect();
     let markers = scan_markers(&chars);
     if !chars.iter().any(char::is_ascii_digit) {
         return free_price(&chars, &markers, hint);

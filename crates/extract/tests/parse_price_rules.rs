@@ -280,5 +280,19 @@ fn numbers_that_are_not_the_price() {
         ("$5 off", None, None),
         ("$5 off $49.99", Some("49.99"), Some("USD")),
         ("1.11000000000000001", Some("1.11000000000000001"), None),
+        ("or 4 payments of $7.50 with Afterpay $29.99", Some("29.99"), Some("USD")),
+        ("In stock: 5", None, None),
+    ]);
+}
+
+/// Digits of other scripts read as digits.
+#[test]
+fn full_width_and_arabic_indic_digits() {
+    check(&[
+        ("１，９８０円", Some("1980"), Some("JPY")),
+        ("￥１２，８００（税込）", Some("12800"), Some("JPY")),
+        ("٣٥٠ ر.س", Some("350"), Some("SAR")),
+        ("١٢٫٥٠ د.إ", Some("12.50"), Some("AED")),
+        ("۱۲۰٬۰۰۰ ریال", Some("120000"), Some("IRR")),
     ]);
 }
