@@ -10,7 +10,8 @@ and never copied into this repository.
 
 The parser is `cargo run --release -q -p pricetrack-extract --example parse_price_lines` unless
 `--parser` names another command that reads one JSON string per line on stdin and prints one JSON
-line per input (`{"amount": "12.5", "currency": "EUR"}` or `null`).
+line per input (`{"amount": "12.5", "currency": "EUR"}` or `null`). `--reference` runs
+price-parser itself (`pip install price-parser`) on the same texts, for the figure to compare with.
 
 How a case is run: their `Price.fromstring(price_raw, currency_hint)` takes a currency hint
 beside the text; `parse_price` takes one text, so the hint is appended to it
@@ -121,6 +122,19 @@ def input_text(case: dict, list_name: str) -> str:
     return text
 
 
+def run_price_parser(texts: list[str]) -> list[dict | None]:
+    """The same texts through price-parser itself (`pip install price-parser`), for reference."""
+    try:
+        from price_parser import Price  # noqa: PLC0415 (only this mode needs it)
+    except ImportError:
+        sys.exit("error: --reference needs price-parser importable (pip install price-parser)")
+    answers: list[dict | None] = []
+    for text in texts:
+        price = Price.fromstring(text)
+        answers.append(None if price.amount is None else {"amount": str(price.amount), "currency": price.currency})
+    return answers
+
+
 def run_parser(command: list[str], texts: list[str]) -> list[dict | None]:
     feed = "".join(json.dumps(t) + "\n" for t in texts)
     result = subprocess.run(command, input=feed, capture_output=True, text=True, check=False)
@@ -160,6 +174,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", type=Path, help="price-parser checkout or bare git directory")
     parser.add_argument("--parser", help="command reading JSON strings, one a line (default: the example)")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="run price-parser itself (importable in this Python) on the same texts instead",
+    )
     parser.add_argument("--failures", action="store_true", help="list every case that is not right")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -167,7 +186,8 @@ def main() -> None:
     lists = load_lists(read_test_file(args.repo))
     rows = [(name, case, input_text(case, name)) for name, cases in lists.items() for case in cases]
     command = args.parser.split() if args.parser else DEFAULT_PARSER
-    answers = run_parser(command, [text for _, _, text in rows])
+    texts = [text for _, _, text in rows]
+    answers = run_price_parser(texts) if args.reference else run_parser(command, texts)
 
     main_total = main_right = with_currency = currency_found = 0
     xfail_total = xfail_fixed = added_total = added_found = 0
