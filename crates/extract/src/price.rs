@@ -1080,8 +1080,11 @@ impl Context<'_> {
 fn free_price(chars: &[char], markers: &[Marker], hint: Option<Currency>) -> Option<ParsedPrice> {
     let mut free = false;
     let mut i = 0;
+    // Markers are in text order and do not overlap.
+    let mut upcoming = markers.iter().peekable();
     while let Some(c) = chars.get(i) {
-        if let Some(marker) = markers.iter().find(|m| m.start == i) {
+        while upcoming.next_if(|m| m.start < i).is_some() {}
+        if let Some(marker) = upcoming.next_if(|m| m.start == i) {
             i = marker.end.max(i + 1);
             continue;
         }
