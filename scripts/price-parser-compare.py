@@ -52,6 +52,7 @@ WITH_SEPARATOR_ARGUMENT = "PRICE_PARSING_DECIMAL_SEPARATOR_EXAMPLES"
 DEFAULT_PARSER = [
     "cargo",
     "run",
+    f"--manifest-path={Path(__file__).resolve().parent.parent / 'Cargo.toml'}",
     "--release",
     "-q",
     "-p",
