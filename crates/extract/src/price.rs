@@ -800,7 +800,7 @@ const OLD_PRICE_LABELS: &[&str] = &[
 const THRESHOLD_LABELS: &[&str] =
     &["over", "above", "spend", "orders of", "order of", "bestellwert", "bestellwert von"];
 
-/// Labels after which a number is a quantity, not a price.
+/// Labels after which a number is a quantity or an identifier, not a price.
 const QUANTITY_LABELS: &[&str] = &[
     "qty",
     "quantity",
@@ -815,6 +815,32 @@ const QUANTITY_LABELS: &[&str] = &[
     "кол-во",
     "in stock",
     "stock",
+    // Identifiers: `Art.-Nr. 12.345`, `SKU: 12345`.
+    "art.-nr",
+    "art-nr",
+    "art.nr",
+    "artikelnummer",
+    "artikel-nr",
+    "sku",
+    "item no",
+    "item number",
+    "model",
+    "modell",
+    "mpn",
+    "ean",
+    "gtin",
+    "isbn",
+    "pzn",
+    "ref",
+    "réf",
+    "référence",
+    "referencia",
+    "código",
+    "codice",
+    "код",
+    "код товара",
+    "артикул",
+    "nr",
 ];
 
 const MONTHS: &[&str] = &[

@@ -282,6 +282,9 @@ fn numbers_that_are_not_the_price() {
         ("1.11000000000000001", Some("1.11000000000000001"), None),
         ("or 4 payments of $7.50 with Afterpay $29.99", Some("29.99"), Some("USD")),
         ("In stock: 5", None, None),
+        ("Art.-Nr. 12.345 Preis 19,99 €", Some("19.99"), Some("EUR")),
+        ("SKU: 12345 $19.99", Some("19.99"), Some("USD")),
+        ("Model 2000", None, None),
     ]);
 }
 
