@@ -154,6 +154,7 @@ mod tests {
             price: Money::new(Decimal::from_str("49.90").expect("decimal"), None),
             target_price: TargetPrice::parse("50").expect("target"),
             checked_at: chrono::Utc::now(),
+            details: Default::default(),
         };
         let json: serde_json::Value = serde_json::from_str(&AlertMessage::from_alert(&alert).to_json()).expect("json");
         assert_eq!(json["price"], "49.90");

@@ -134,6 +134,7 @@ fn alert_for(user_id: UserId, price: &str) -> Alert {
         price: Money::new(Decimal::from_str(price).expect("decimal"), Some(pricetrack_domain::Currency::EUR)),
         target_price: TargetPrice::parse("50").expect("target"),
         checked_at: now_ms(),
+        details: Default::default(),
     }
 }
 

@@ -47,6 +47,7 @@ pub fn sample_alert(user_id: UserId, checked_at: Timestamp) -> Alert {
         price: Money::new(Decimal::from_str("49.90").expect("contract suite: decimal"), None),
         target_price: TargetPrice::parse("50").expect("contract suite: target"),
         checked_at,
+        details: Default::default(),
     }
 }
 

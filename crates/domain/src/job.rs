@@ -337,6 +337,7 @@ impl Job {
                     price: offer.price,
                     target_price: self.target_price,
                     checked_at: now,
+                    details: Default::default(),
                 });
             }
         } else {

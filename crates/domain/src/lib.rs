@@ -23,7 +23,7 @@ pub mod target;
 pub mod testing;
 pub mod user;
 
-pub use alert::Alert;
+pub use alert::{Alert, AlertDetails, AlertRuleKind};
 pub use channel::{Channel, ChannelKey, ChannelKind, ChannelSecret, ChannelStatus, ChannelTarget, InvalidChannel};
 pub use check::{Availability, CheckFailure, CheckOutcome, CheckedOffer, Observation};
 pub use delivery::{AlertEntry, DeliveryRecord, DeliveryStatus};
