@@ -259,3 +259,26 @@ impl Deliverer {
         self.send_checked(target, alert, &key).await
     }
 }
+
+fn probe_error(e: SendError) -> pricetrack_domain::delivery::ProbeError {
+    let retryable = matches!(e, SendError::Retryable { .. });
+    pricetrack_domain::delivery::ProbeError { reason: e.to_string(), retryable }
+}
+
+#[async_trait::async_trait]
+impl pricetrack_domain::delivery::ChannelProbe for Deliverer {
+    async fn check(&self, target: &ChannelTarget) -> Result<(), pricetrack_domain::delivery::ProbeError> {
+        for url in target.urls().map_err(|e| SendError::Permanent { reason: e.to_string() }).map_err(probe_error)? {
+            self.sender.check_url(&url).await.map_err(probe_error)?;
+        }
+        Ok(())
+    }
+
+    async fn test(&self, target: &ChannelTarget, alert: &Alert) -> Result<(), pricetrack_domain::delivery::ProbeError> {
+        Deliverer::test(self, target, alert).await.map_err(probe_error)
+    }
+
+    fn new_webhook_secret(&self) -> pricetrack_domain::ChannelSecret {
+        pricetrack_domain::ChannelSecret::new(crate::signature::new_secret())
+    }
+}

@@ -18,6 +18,7 @@ pub mod signature;
 mod worker;
 
 pub use deliverer::{DeliverOutcome, Deliverer, OperatorWebhook, RetryPolicy};
+pub use email::{EmailSender, SmtpEmailSender, SmtpSetupError};
 pub use message::{AlertPayload, AlertText, money_text};
 pub use sender::{ChannelSender, Outgoing, SendError, SenderBuildError, classify};
 pub use worker::{DeliveryWorkerSettings, QueueNotifier, run_delivery_workers};

@@ -86,16 +86,19 @@ impl ChannelSender {
         Ok(Self { client, allow_private, email })
     }
 
-    /// Whether `url` may be reached: http(s), and not a literal internal address (names are
-    /// checked by the resolver when connecting). For channel creation and every delivery.
+    /// Whether `url` may be reached: http(s), not a literal internal address, and not a name that
+    /// resolves to one (a name that does not resolve now passes: the resolver checks it again
+    /// when connecting). For channel creation and every delivery.
     pub async fn check_url(&self, url: &Url) -> Result<(), SendError> {
         pricetrack_scraper::check_target(url, self.allow_private).map_err(|e| SendError::permanent(e.to_string()))?;
         if let Some(host) = url.host_str()
             && url.host().is_some_and(|h| matches!(h, url::Host::Domain(_)))
         {
-            pricetrack_scraper::resolve_public(host, self.allow_private)
-                .await
-                .map_err(|e| SendError::permanent(format!("refused to deliver: {e}")))?;
+            match pricetrack_scraper::resolve_public(host, self.allow_private).await {
+                // A name that does not resolve now may later: the delivery checks it again.
+                Ok(_) | Err(pricetrack_scraper::GuardError::UnknownHost { .. }) => {}
+                Err(e) => return Err(SendError::permanent(format!("refused to deliver: {e}"))),
+            }
         }
         Ok(())
     }

@@ -162,3 +162,34 @@ pub trait DeliveryLog: Send + Sync + 'static {
     /// Deletes a user's alerts and deliveries; returns how many alerts.
     async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError>;
 }
+
+/// Why a channel refused a message or cannot be used; safe to show the user (no secret, no URL
+/// that may hold a key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ProbeError {
+    /// What happened.
+    pub reason: String,
+    /// Retrying may help (a timeout, a 5xx, a 429).
+    pub retryable: bool,
+}
+
+/// What the API needs from the delivery stage: checking a new channel's addresses against the
+/// address guard, and sending a test message now.
+#[async_trait]
+pub trait ChannelProbe: Send + Sync + 'static {
+    /// Refuses a target whose URLs are not http(s) or point at internal addresses.
+    async fn check(&self, target: &crate::ChannelTarget) -> Result<(), ProbeError>;
+
+    /// Sends `alert` to `target` now.
+    async fn test(&self, target: &crate::ChannelTarget, alert: &Alert) -> Result<(), ProbeError>;
+
+    /// A fresh Standard Webhooks signing secret (`whsec_<base64 of 32 random bytes>`).
+    fn new_webhook_secret(&self) -> crate::ChannelSecret;
+
+    /// Called once a channel is stored (AWS: an email channel's SNS subscription, whose
+    /// confirmation mail is the address check). Nothing by default.
+    async fn created(&self, _channel: &Channel) -> Result<(), ProbeError> {
+        Ok(())
+    }
+}

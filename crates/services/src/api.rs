@@ -58,7 +58,7 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
         allow_private_targets: config.allow_private_targets,
         ..ApiSettings::new(config.jwt_secret.clone())
     };
-    let app = Application::build(config.listen, settings, ApiPorts { users, jobs, queue, notifier })
+    let app = Application::build(config.listen, settings, ApiPorts { users, jobs, queue, notifier, delivery: None })
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %app.local_addr(), table = %config.table, "api started");
