@@ -18,6 +18,7 @@ pub mod message;
 pub mod money;
 pub mod password;
 pub mod ports;
+pub mod rules;
 pub mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -33,6 +34,7 @@ pub use job::{AlertState, CheckInterval, Job, JobKey, JobStatus, NewJob, Schedul
 pub use message::CheckRequest;
 pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};
+pub use rules::{AlertRule, Alerting, Baseline};
 pub use target::ProductUrl;
 pub use user::User;
 
