@@ -239,7 +239,8 @@ impl Alerting {
             _ => false,
         });
         let back = self.seen_out_of_stock && in_stock;
-        let new_low = self.lowest_price.filter(|low| comparable(low, &price)).is_some_and(|low| price.amount < low.amount);
+        let new_low =
+            self.lowest_price.filter(|low| comparable(low, &price)).is_some_and(|low| price.amount < low.amount);
         let holding = [
             (AlertRuleKind::BelowTarget, below),
             (AlertRuleKind::BackInStock, back),
@@ -305,7 +306,11 @@ mod tests {
 
     /// Runs a sequence of checks (price, availability) through `alerting`; returns which rule
     /// fired on each.
-    fn run(mut alerting: Alerting, target: &str, checks: &[(Option<&str>, Availability)]) -> Vec<Option<AlertRuleKind>> {
+    fn run(
+        mut alerting: Alerting,
+        target: &str,
+        checks: &[(Option<&str>, Availability)],
+    ) -> Vec<Option<AlertRuleKind>> {
         let target = TargetPrice::parse(target).expect("target");
         let mut armed = true;
         let mut previous = None;
@@ -342,8 +347,8 @@ mod tests {
         Alerting { rules: vec![rule], ..Alerting::default() }
     }
 
-    use Availability::{InStock, OutOfStock};
     use AlertRuleKind as K;
+    use Availability::{InStock, OutOfStock};
 
     #[test]
     fn below_target_fires_once_per_crossing_and_rearms() {
@@ -400,10 +405,10 @@ mod tests {
                 (Some("30"), InStock), // never out of stock: quiet
                 (None, OutOfStock),    // arms
                 (None, OutOfStock),
-                (Some("31"), InStock), // back: fires
-                (Some("31"), InStock), // stays in stock: quiet
+                (Some("31"), InStock),    // back: fires
+                (Some("31"), InStock),    // stays in stock: quiet
                 (Some("31"), OutOfStock), // out again (with a price): arms
-                (Some("29"), InStock), // back: fires
+                (Some("29"), InStock),    // back: fires
             ],
         );
         assert_eq!(fired, vec![None, None, None, Some(K::BackInStock), None, None, Some(K::BackInStock)]);
@@ -428,10 +433,7 @@ mod tests {
 
     #[test]
     fn several_rules_make_one_alert_named_by_the_first() {
-        let alerting = Alerting {
-            rules: vec![AlertRule::NewLow, AlertRule::BelowTarget],
-            ..Alerting::default()
-        };
+        let alerting = Alerting { rules: vec![AlertRule::NewLow, AlertRule::BelowTarget], ..Alerting::default() };
         let fired = run(alerting, "50", &[(Some("60"), InStock), (Some("40"), InStock), (Some("41"), InStock)]);
         assert_eq!(fired, vec![None, Some(K::BelowTarget), None], "both held at once: one alert, then quiet");
     }
@@ -456,10 +458,7 @@ mod tests {
     #[test]
     fn snooze_holds_alerts_until_it_ends() {
         let now = chrono::Utc::now();
-        let alerting = Alerting {
-            snooze_until: Some(now + chrono::Duration::minutes(150)),
-            ..Alerting::default()
-        };
+        let alerting = Alerting { snooze_until: Some(now + chrono::Duration::minutes(150)), ..Alerting::default() };
         // Checks at +1h, +2h (snoozed), +3h (snooze over: the crossing still holds and fires).
         let fired = run(alerting, "50", &[(Some("40"), InStock), (Some("40"), InStock), (Some("40"), InStock)]);
         assert_eq!(fired, vec![None, None, Some(K::BelowTarget)]);
@@ -475,8 +474,9 @@ mod tests {
         let long = Alerting { cooldown_hours: Some(721), ..Alerting::default() };
         assert_eq!(long.validate(), Err(InvalidRules::Cooldown));
         assert_eq!(Alerting::default().validate(), Ok(()));
-        let json = serde_json::to_value(AlertRule::DropPercent { percent: Decimal::from(15), baseline: Baseline::FirstSeen })
-            .expect("json");
+        let json =
+            serde_json::to_value(AlertRule::DropPercent { percent: Decimal::from(15), baseline: Baseline::FirstSeen })
+                .expect("json");
         assert_eq!(json, serde_json::json!({"kind": "drop_percent", "percent": "15", "baseline": "first_seen"}));
     }
 }

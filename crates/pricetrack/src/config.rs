@@ -55,6 +55,9 @@ pub struct DeliveryConfig {
     pub retry_base: Duration,
     /// `PRICETRACK_DELIVERY_WORKERS` (default 4): alerts delivered at once.
     pub workers: usize,
+    /// `PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT` (default `60s`): how long an alert being
+    /// delivered stays hidden from other deliverers; after a crash it comes back this much later.
+    pub visibility_timeout: Duration,
 }
 
 impl DeliveryConfig {
@@ -74,6 +77,7 @@ impl DeliveryConfig {
                 .unwrap_or_else(|| "pricetrack <pricetrack@localhost>".to_owned()),
             retry_base,
             workers,
+            visibility_timeout: env.duration_or("PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT", Duration::from_secs(60))?,
         })
     }
 }

@@ -52,7 +52,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // The delivery stage: checks put decided alerts on the durable delivery queue; the delivery
     // workers deliver them to each user's channels (and the operator's webhook), with retries.
     let delivery_queue: Arc<dyn CheckQueue> = Arc::new(db.delivery_queue(QueueSettings {
-        visibility_timeout: VISIBILITY_TIMEOUT,
+        visibility_timeout: config.delivery.visibility_timeout,
         max_receive_count: DELIVERY_MAX_RECEIVE_COUNT,
     }));
     let notifier: Arc<dyn Notifier> = Arc::new(QueueNotifier::new(delivery_queue.clone()));
@@ -141,7 +141,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         deliverer,
         DeliveryWorkerSettings {
             workers: config.delivery.workers,
-            visibility_timeout: VISIBILITY_TIMEOUT,
+            visibility_timeout: config.delivery.visibility_timeout,
             receive_wait: Duration::from_secs(1),
             shutdown_grace: SHUTDOWN_GRACE,
         },
