@@ -24,6 +24,7 @@
 //! over real HTTP (see [`testing`], feature `testing`).
 
 pub mod bootstrap;
+mod delivery;
 mod item;
 mod jobs;
 mod notify;
@@ -32,6 +33,7 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use delivery::{DynamoChannelStore, DynamoDeliveryLog};
 pub use item::CorruptItem;
 pub use jobs::DynamoJobStore;
 pub use notify::{AlertMessage, SnsNotifier, user_filter_policy};
@@ -69,6 +71,16 @@ impl AwsAdapters {
     /// The job store on DynamoDB table `table`.
     pub fn job_store(&self, table: &str) -> DynamoJobStore {
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
+    }
+
+    /// Each user's channels, in DynamoDB table `table` (the jobs' table).
+    pub fn channel_store(&self, table: &str) -> DynamoChannelStore {
+        DynamoChannelStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
+    }
+
+    /// The delivery log, in DynamoDB table `table` (the jobs' table).
+    pub fn delivery_log(&self, table: &str) -> DynamoDeliveryLog {
+        DynamoDeliveryLog::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
     }
 
     /// The check queue at SQS `queue_url`.

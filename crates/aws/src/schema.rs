@@ -7,6 +7,9 @@
 //! |-------------|-----------------------|--------------------------------------|---------------------------------------|
 //! | job         | `USER#<user_id>`      | `JOB#<job_id>`                       | every job field, [`DUE_SHARD`], [`NEXT_CHECK_AT`] |
 //! | observation | `JOB#<job_id>`        | `OBS#<ms, 15 digits>#<8 hex digits>` | price, currency, availability, [`TTL_ATTRIBUTE`] |
+//! | channel     | `USER#<user_id>`      | `CHANNEL#<channel_id>`               | see `DynamoChannelStore`              |
+//! | alert       | `USER#<user_id>`      | `ALERT#<alert_id>`                   | the alert as JSON                     |
+//! | delivery    | `ALERT#<alert_id>`    | `DELIVERY#<channel>`                 | the delivery record as JSON, status   |
 //!
 //! The sparse global secondary index [`DUE_INDEX`] (partition [`DUE_SHARD`], sort
 //! [`NEXT_CHECK_AT`], keys only) holds live jobs only: observations carry no [`DUE_SHARD`].
@@ -26,6 +29,13 @@ pub const USER_PREFIX: &str = "USER#";
 pub const JOB_PREFIX: &str = "JOB#";
 /// Prefix of an observation's sort key: `OBS#<ms>#<suffix>`.
 pub const OBSERVATION_PREFIX: &str = "OBS#";
+/// Prefix of a channel's sort key (under its owner's `USER#` partition): `CHANNEL#<channel_id>`.
+pub const CHANNEL_PREFIX: &str = "CHANNEL#";
+/// Prefix of an alert's sort key (under its owner's `USER#` partition, `ALERT#<alert_id>`) and
+/// of its deliveries' partition key.
+pub const ALERT_PREFIX: &str = "ALERT#";
+/// Prefix of a delivery's sort key: `DELIVERY#<channel>`.
+pub const DELIVERY_PREFIX: &str = "DELIVERY#";
 /// Prefix of a due shard's value: `DUE#<n>`.
 pub const DUE_PREFIX: &str = "DUE#";
 

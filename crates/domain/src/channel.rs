@@ -276,7 +276,7 @@ pub struct ChannelKey {
 }
 
 /// A user's notification channel, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channel {
     /// Identifier.
     pub id: ChannelId,
