@@ -252,7 +252,7 @@ pub(crate) async fn test(
     let ports = delivery(&state)?;
     let channel = ports.channels.get(key(user_id, id)?).await?.ok_or(ApiError::NotFound)?;
     let alert = test_alert(user_id)?;
-    match ports.probe.test(&channel.target, &alert).await {
+    match ports.probe.test(&channel, &alert).await {
         Ok(()) => {
             ports.channels.record_success(channel.key(), now()).await?;
             Ok(Json(serde_json::json!({ "delivered": true })).into_response())

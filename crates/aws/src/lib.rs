@@ -36,7 +36,7 @@ pub mod testing;
 pub use delivery::{DynamoChannelStore, DynamoDeliveryLog};
 pub use item::CorruptItem;
 pub use jobs::DynamoJobStore;
-pub use notify::{AlertMessage, SnsNotifier, user_filter_policy};
+pub use notify::{AlertMessage, SnsEmail, SnsNotifier, user_filter_policy};
 pub use queue::SqsCheckQueue;
 
 /// The AWS SDK crates this crate builds on, re-exported so that callers build clients with the
@@ -86,6 +86,11 @@ impl AwsAdapters {
     /// The check queue at SQS `queue_url`.
     pub fn check_queue(&self, queue_url: &str) -> SqsCheckQueue {
         SqsCheckQueue::new(aws_sdk_sqs::Client::new(&self.sdk), queue_url.to_owned())
+    }
+
+    /// Email channels through SNS topic `topic_arn`.
+    pub fn email(&self, topic_arn: &str) -> SnsEmail {
+        SnsEmail::new(aws_sdk_sns::Client::new(&self.sdk), topic_arn.to_owned())
     }
 
     /// The notifier publishing to SNS topic `topic_arn`.

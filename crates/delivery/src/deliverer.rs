@@ -186,7 +186,7 @@ impl Deliverer {
 
         let key = idempotency_key(alert.id, &channel_key);
         let sent = match destination {
-            Destination::Channel(channel) => self.send_checked(&channel.target, alert, &key).await,
+            Destination::Channel(channel) => self.send_checked(&channel.target, alert, &key, &channel_key).await,
             Destination::Operator => match &self.operator {
                 Some(operator) => operator
                     .notifier
@@ -246,17 +246,24 @@ impl Deliverer {
 
     /// Sends after checking every URL of the target against the address guard (names are
     /// resolved again when connecting).
-    async fn send_checked(&self, target: &ChannelTarget, alert: &Alert, key: &str) -> Result<(), SendError> {
+    async fn send_checked(
+        &self,
+        target: &ChannelTarget,
+        alert: &Alert,
+        key: &str,
+        channel: &str,
+    ) -> Result<(), SendError> {
         for url in target.urls().map_err(|e| SendError::Permanent { reason: e.to_string() })? {
             self.sender.check_url(&url).await?;
         }
-        self.sender.send(target, Outgoing { alert, idempotency_key: key }).await
+        self.sender.send(target, Outgoing { alert, idempotency_key: key, channel }).await
     }
 
-    /// Sends a test message to `target` now and says how it went (for `POST /channels/{id}/test`).
-    pub async fn test(&self, target: &ChannelTarget, alert: &Alert) -> Result<(), SendError> {
+    /// Sends a test message to `channel` now and says how it went (for
+    /// `POST /channels/{id}/test`).
+    pub async fn test(&self, channel: &Channel, alert: &Alert) -> Result<(), SendError> {
         let key = idempotency_key(alert.id, "test");
-        self.send_checked(target, alert, &key).await
+        self.send_checked(&channel.target, alert, &key, &channel.id.to_string()).await
     }
 }
 
@@ -274,8 +281,8 @@ impl pricetrack_domain::delivery::ChannelProbe for Deliverer {
         Ok(())
     }
 
-    async fn test(&self, target: &ChannelTarget, alert: &Alert) -> Result<(), pricetrack_domain::delivery::ProbeError> {
-        Deliverer::test(self, target, alert).await.map_err(probe_error)
+    async fn test(&self, channel: &Channel, alert: &Alert) -> Result<(), pricetrack_domain::delivery::ProbeError> {
+        Deliverer::test(self, channel, alert).await.map_err(probe_error)
     }
 
     fn new_webhook_secret(&self) -> pricetrack_domain::ChannelSecret {

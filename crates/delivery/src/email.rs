@@ -9,8 +9,9 @@ use crate::sender::SendError;
 /// Sends one alert email.
 #[async_trait]
 pub trait EmailSender: Send + Sync + 'static {
-    /// Sends `text` to `to`; `idempotency_key` goes into the Message-ID so a repeat can be told.
-    async fn send(&self, to: &Email, text: &AlertText, idempotency_key: &str) -> Result<(), SendError>;
+    /// Sends `text` to `to` (the address of channel `channel`); `idempotency_key` goes into the
+    /// Message-ID so a repeat can be told.
+    async fn send(&self, to: &Email, channel: &str, text: &AlertText, idempotency_key: &str) -> Result<(), SendError>;
 }
 
 /// [`EmailSender`] over SMTP (lettre), configured by a URL such as
@@ -58,7 +59,7 @@ impl SmtpEmailSender {
 
 #[async_trait]
 impl EmailSender for SmtpEmailSender {
-    async fn send(&self, to: &Email, text: &AlertText, idempotency_key: &str) -> Result<(), SendError> {
+    async fn send(&self, to: &Email, _channel: &str, text: &AlertText, idempotency_key: &str) -> Result<(), SendError> {
         use lettre::AsyncTransport;
 
         let to = to

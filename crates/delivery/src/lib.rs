@@ -21,7 +21,7 @@ pub use deliverer::{DeliverOutcome, Deliverer, OperatorWebhook, RetryPolicy};
 pub use email::{EmailSender, SmtpEmailSender, SmtpSetupError};
 pub use message::{AlertPayload, AlertText, money_text};
 pub use sender::{ChannelSender, Outgoing, SendError, SenderBuildError, classify};
-pub use worker::{DeliveryWorkerSettings, QueueNotifier, run_delivery_workers};
+pub use worker::{DeliveryWorkerSettings, QueueNotifier, parse_alert, run_delivery_workers};
 
 /// An error and its causes on one line, for logs and the delivery log.
 pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {

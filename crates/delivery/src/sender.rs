@@ -49,6 +49,8 @@ pub struct Outgoing<'a> {
     pub alert: &'a Alert,
     /// `<alert id>.<channel>`: `Idempotency-Key` and `webhook-id`.
     pub idempotency_key: &'a str,
+    /// The channel's id (email on AWS goes to the channel's own SNS subscription).
+    pub channel: &'a str,
 }
 
 /// Sends alerts to channels over HTTP (through the address guard) or SMTP.
@@ -177,7 +179,7 @@ impl ChannelSender {
                 let Some(email) = &self.email else {
                     return Err(SendError::permanent("email delivery is not configured on this server"));
                 };
-                return email.send(address, &text, key).await;
+                return email.send(address, message.channel, &text, key).await;
             }
         };
         let response =

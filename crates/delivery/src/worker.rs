@@ -154,14 +154,47 @@ async fn handle(queue: &dyn CheckQueue, deliverer: &Deliverer, message: Delivery
     }
 }
 
-/// An alert from a message body: the alert's JSON, or an SNS envelope (`{"Message": "..."}`)
-/// around it.
-pub(crate) fn parse_alert(body: &str) -> Option<Alert> {
+/// An alert as the SNS topic carries it (`pricetrack_aws::AlertMessage`): flat, decimals as text.
+#[derive(serde::Deserialize)]
+struct FlatAlert {
+    alert_id: pricetrack_domain::AlertId,
+    job_id: pricetrack_domain::JobId,
+    user_id: pricetrack_domain::UserId,
+    url: pricetrack_domain::ProductUrl,
+    price: rust_decimal::Decimal,
+    currency: Option<pricetrack_domain::Currency>,
+    target_price: pricetrack_domain::TargetPrice,
+    checked_at: pricetrack_domain::Timestamp,
+    #[serde(default, flatten)]
+    details: pricetrack_domain::AlertDetails,
+}
+
+impl From<FlatAlert> for Alert {
+    fn from(flat: FlatAlert) -> Self {
+        Self {
+            id: flat.alert_id,
+            job_id: flat.job_id,
+            user_id: flat.user_id,
+            url: flat.url,
+            price: pricetrack_domain::Money::new(flat.price, flat.currency),
+            target_price: flat.target_price,
+            checked_at: flat.checked_at,
+            details: flat.details,
+        }
+    }
+}
+
+/// An alert from a message body: the alert's JSON (`pricetrack serve`), the topic's flat alert
+/// message (AWS, raw delivery), or either inside an SNS envelope (`{"Message": "..."}`).
+pub fn parse_alert(body: &str) -> Option<Alert> {
     if let Ok(alert) = serde_json::from_str::<Alert>(body) {
         return Some(alert);
     }
+    if let Ok(flat) = serde_json::from_str::<FlatAlert>(body) {
+        return Some(flat.into());
+    }
     let envelope: serde_json::Value = serde_json::from_str(body).ok()?;
-    serde_json::from_str(envelope.get("Message")?.as_str()?).ok()
+    parse_alert(envelope.get("Message")?.as_str()?)
 }
 
 /// [`Notifier`] that hands alerts to the delivery stage by putting them on the delivery queue

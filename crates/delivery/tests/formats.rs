@@ -44,7 +44,7 @@ fn sender() -> ChannelSender {
 }
 
 async fn send(target: &ChannelTarget, alert: &Alert) -> Result<(), SendError> {
-    sender().send(target, Outgoing { alert, idempotency_key: "key-1" }).await
+    sender().send(target, Outgoing { alert, idempotency_key: "key-1", channel: "channel-1" }).await
 }
 
 fn url(raw: &str) -> Url {
@@ -208,7 +208,7 @@ async fn the_address_guard_refuses_internal_channels_for_good() {
     let alert = alert();
     for raw in ["http://127.0.0.1:9/hook", "http://169.254.169.254/", "http://[::1]/x", "http://localhost:9/x"] {
         let target = ChannelTarget::Slack { webhook_url: ChannelSecret::new(raw) };
-        let result = guarded.send(&target, Outgoing { alert: &alert, idempotency_key: "k" }).await;
+        let result = guarded.send(&target, Outgoing { alert: &alert, idempotency_key: "k", channel: "c" }).await;
         assert!(
             matches!(result, Err(SendError::Permanent { ref reason }) if reason.contains("refused")),
             "{raw}: {result:?}"
@@ -224,7 +224,10 @@ async fn email_reaches_a_real_smtp_server() {
     let sender = ChannelSender::new(true, Some(std::sync::Arc::new(email))).unwrap();
     let target = ChannelTarget::Email { address: Email::parse("ada@example.com").unwrap() };
     let alert = alert();
-    sender.send(&target, Outgoing { alert: &alert, idempotency_key: "alert-1.channel-1" }).await.unwrap();
+    sender
+        .send(&target, Outgoing { alert: &alert, idempotency_key: "alert-1.channel-1", channel: "channel-1" })
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let messages = loop {
         let messages = smtp.messages();

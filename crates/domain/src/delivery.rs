@@ -181,8 +181,8 @@ pub trait ChannelProbe: Send + Sync + 'static {
     /// Refuses a target whose URLs are not http(s) or point at internal addresses.
     async fn check(&self, target: &crate::ChannelTarget) -> Result<(), ProbeError>;
 
-    /// Sends `alert` to `target` now.
-    async fn test(&self, target: &crate::ChannelTarget, alert: &Alert) -> Result<(), ProbeError>;
+    /// Sends `alert` to `channel` now.
+    async fn test(&self, channel: &Channel, alert: &Alert) -> Result<(), ProbeError>;
 
     /// A fresh Standard Webhooks signing secret (`whsec_<base64 of 32 random bytes>`).
     fn new_webhook_secret(&self) -> crate::ChannelSecret;
