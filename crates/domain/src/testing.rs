@@ -167,6 +167,25 @@ pub fn fully_populated_job(user_id: UserId) -> Job {
             details: Default::default(),
         }),
         version: 7,
+        alerting: crate::rules::Alerting {
+            rules: vec![
+                crate::rules::AlertRule::BelowTarget,
+                crate::rules::AlertRule::DropPercent {
+                    percent: dec("12.5"),
+                    baseline: crate::rules::Baseline::FirstSeen,
+                },
+                crate::rules::AlertRule::BackInStock,
+                crate::rules::AlertRule::NewLow,
+            ],
+            cooldown_hours: Some(6),
+            snooze_until: Some(now + ms(7_200_000)),
+            channels: Some(vec![crate::ChannelId::new()]),
+            fired: vec![crate::AlertRuleKind::NewLow],
+            first_price: Some(Money::new(dec("1499.00"), Some(Currency::EUR))),
+            lowest_price: Some(price),
+            last_alert_at: Some(now - ms(5_000)),
+            seen_out_of_stock: true,
+        },
         created_at: now - ms(86_400_000),
         updated_at: now - ms(5_000),
     }
@@ -206,6 +225,7 @@ pub fn precise_job(user_id: UserId) -> Job {
             details: Default::default(),
         }),
         version: 1 << 40,
+        alerting: crate::rules::Alerting::default(),
         created_at: now,
         updated_at: now,
     }

@@ -60,3 +60,7 @@ CREATE TABLE delivery_dead_letters (
     created_at    INTEGER NOT NULL,
     dead_at       INTEGER NOT NULL
 ) STRICT;
+
+-- A job's alert rules, cooldown, snooze and channels, and what the rules remember, as JSON
+-- (NULL for jobs created before: the defaults, below_target only).
+ALTER TABLE jobs ADD COLUMN alerting TEXT;
