@@ -34,6 +34,7 @@ mod jobs;
 mod limiter;
 mod observe;
 mod password;
+mod rules;
 mod session;
 mod state;
 mod users;

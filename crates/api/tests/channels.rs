@@ -201,3 +201,73 @@ async fn the_alert_log_starts_empty_and_needs_a_session() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn jobs_take_rules_a_cooldown_a_snooze_and_their_own_channels() {
+    let app = spawn_app_with(|s| s.allow_private_targets = true).await;
+    let (_, token) = app.user("ada@example.com").await;
+    let (hook, _) = receiver().await;
+    let channel: Value = app
+        .authed(Method::POST, "/api/v1/channels", &token)
+        .json(&json!({"kind": "webhook", "url": hook}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let channel_id = channel["id"].as_str().unwrap();
+    let body = json!({
+        "url": "https://shop.example.com/p/1",
+        "target_price": "10",
+        "rules": [
+            {"kind": "drop_percent", "percent": "15", "baseline": "first_seen"},
+            {"kind": "back_in_stock"},
+            {"kind": "new_low"}
+        ],
+        "cooldown_hours": 12,
+        "snooze_until": "2030-01-01T00:00:00Z",
+        "channels": [channel_id]
+    });
+    let response = app.create_job(&token, &body).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let job: Value = response.json().await.unwrap();
+    assert_eq!(job["rules"], body["rules"]);
+    assert_eq!(job["cooldown_hours"], 12);
+    assert_eq!(job["snooze_until"], "2030-01-01T00:00:00.000Z");
+    assert_eq!(job["channels"], json!([channel_id]));
+    let read: Value = app
+        .authed(Method::GET, &format!("/api/v1/jobs/{}", job["id"].as_str().unwrap()), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["rules"], body["rules"], "stored");
+
+    // A job without rules alerts below its target, as before.
+    let plain: Value = app.job(&token, "https://shop.example.com/p/2").await;
+    assert_eq!(plain["rules"], json!([{"kind": "below_target"}]));
+    assert_eq!(plain["channels"], Value::Null);
+
+    for (bad, field) in [
+        (json!({"rules": []}), "rules"),
+        (json!({"rules": [{"kind": "new_low"}, {"kind": "new_low"}]}), "rules"),
+        (json!({"rules": [{"kind": "drop_percent", "percent": "100", "baseline": "previous"}]}), "rules"),
+        (json!({"rules": [{"kind": "sometimes"}]}), "rules"),
+        (json!({"cooldown_hours": 1000}), "cooldown_hours"),
+        (json!({"snooze_until": "tomorrow"}), "snooze_until"),
+        (json!({"channels": ["01a23b18-227b-76ff-8f4a-2a88cdb09c32"]}), "channels"),
+    ] {
+        let mut body = json!({"url": "https://shop.example.com/p/3", "target_price": "10"});
+        for (k, v) in bad.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        assert_invalid_field(app.create_job(&token, &body).await, field).await;
+    }
+    // Another user's channel is not yours to name.
+    let (_, other) = app.user("bob@example.com").await;
+    let theirs = json!({"url": "https://shop.example.com/p/4", "target_price": "10", "channels": [channel_id]});
+    assert_invalid_field(app.create_job(&other, &theirs).await, "channels").await;
+}

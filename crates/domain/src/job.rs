@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::{Alerting, PricedCheck};
 use crate::{
-    Alert, AlertDetails, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation, ProductUrl,
-    TargetPrice, Timestamp, UserId,
+    Alert, AlertDetails, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation,
+    ProductUrl, TargetPrice, Timestamp, UserId,
 };
 
 /// Where a job is in its life, as its owner sees it.
