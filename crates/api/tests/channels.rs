@@ -16,18 +16,19 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// What a receiver got: (headers, body) of every request.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
 /// A webhook receiver on 127.0.0.1 keeping (headers, body) of every request.
-async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
-    let seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+async fn receiver() -> (String, Seen) {
+    let seen: Seen = Arc::default();
     let app = axum::Router::new()
         .route(
             "/hook",
-            post(
-                |State(seen): State<Arc<Mutex<Vec<(HeaderMap, Bytes)>>>>, headers: HeaderMap, body: Bytes| async move {
-                    seen.lock().unwrap().push((headers, body));
-                    StatusCode::NO_CONTENT
-                },
-            ),
+            post(|State(seen): State<Seen>, headers: HeaderMap, body: Bytes| async move {
+                seen.lock().unwrap().push((headers, body));
+                StatusCode::NO_CONTENT
+            }),
         )
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

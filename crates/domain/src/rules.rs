@@ -281,11 +281,8 @@ impl Alerting {
         if next.lowest_price.is_none_or(|low| !comparable(&low, &price) || price.amount < low.amount) {
             next.lowest_price = Some(price);
         }
-        if in_stock {
-            next.seen_out_of_stock = false;
-        } else {
-            next.seen_out_of_stock = true;
-        }
+        // In stock re-arms nothing and disarms back_in_stock; out of stock (with a price) arms it.
+        next.seen_out_of_stock = !in_stock;
         if fired.is_some() {
             next.last_alert_at = Some(check.now);
         }

@@ -296,3 +296,51 @@ async fn kill_9_in_the_middle_of_a_delivery_loses_nothing_and_sends_nothing_deli
     assert_eq!(hook.seen().len(), requests, "a delivered alert is never sent again");
     drop(tracker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_percent_rule_alerts_once_per_drop_through_a_real_channel() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start(data.path()).await;
+    let api = tracker.api.clone();
+    let (page, price) = shop("100.00").await;
+    let (hook_url, hook) = receiver(204).await;
+    let ada = user(&api, "ada@example.com").await;
+    post(&ada, format!("{api}/channels"), json!({"kind": "webhook", "url": hook_url})).await;
+    let job = post(
+        &ada,
+        format!("{api}/jobs"),
+        json!({
+            "url": page,
+            "target_price": "1",
+            "check_interval_secs": 1,
+            "rules": [{"kind": "drop_percent", "percent": "10", "baseline": "first_seen"}]
+        }),
+    )
+    .await;
+    let job_id = job["id"].as_str().expect("id").to_owned();
+    wait_for("the first check", Duration::from_secs(20), async || {
+        get_json(&ada, format!("{api}/jobs/{job_id}")).await["last_price"].as_str().map(|_| ())
+    })
+    .await;
+    // 5 % down: quiet. 15 % down: one alert, naming the rule and the prices.
+    *price.lock().expect("price") = "95.00".into();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(hook.seen().is_empty(), "a 5 % drop is below the rule's 10 %");
+    *price.lock().expect("price") = "85.00".into();
+    let seen = wait_for("the drop alert", Duration::from_secs(20), async || {
+        let seen = hook.seen();
+        (!seen.is_empty()).then_some(seen)
+    })
+    .await;
+    let data = &seen[0].1["data"];
+    assert_eq!(data["rule"], "drop_percent", "{data}");
+    assert_eq!(data["price"], "85.00");
+    assert_eq!(data["previous_price"], "95.00");
+    assert_eq!(data["lowest_price"], "85.00");
+    assert!(data["message"].as_str().expect("message").contains(page.as_str()));
+    // Still down at later checks: no second alert for the same drop.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.seen().len(), 1);
+    let log = get_json(&ada, format!("{api}/alerts")).await;
+    assert_eq!(log["alerts"][0]["kind"], "drop_percent");
+}

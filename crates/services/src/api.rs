@@ -60,7 +60,7 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     };
     // Channels and the delivery log live in the jobs' table; the API only checks and tests
     // channels (the scraper's delivery workers deliver).
-    let (deliverer, channels, log) = crate::delivery::deliverer(
+    let crate::delivery::DeliveryParts { deliverer, channels, log } = crate::delivery::deliverer(
         &aws,
         &config.table,
         &config.topic_arn,

@@ -32,6 +32,17 @@ impl EmailSender for SnsEmailSender {
     }
 }
 
+/// The delivery stage's parts: the deliverer, and the stores it works on (which the API also
+/// reads).
+pub struct DeliveryParts {
+    /// Delivers alerts; checks and tests channels.
+    pub deliverer: Arc<Deliverer>,
+    /// Each user's channels.
+    pub channels: Arc<dyn ChannelStore>,
+    /// The delivery log.
+    pub log: Arc<dyn DeliveryLog>,
+}
+
 /// The deliverer of the AWS deployment: channels and the delivery log in `table`, email through
 /// `topic_arn`.
 pub fn deliverer(
@@ -40,12 +51,16 @@ pub fn deliverer(
     topic_arn: &str,
     allow_private: bool,
     retry: RetryPolicy,
-) -> anyhow::Result<(Arc<Deliverer>, Arc<dyn ChannelStore>, Arc<dyn DeliveryLog>)> {
+) -> anyhow::Result<DeliveryParts> {
     let channels: Arc<dyn ChannelStore> = Arc::new(aws.channel_store(table));
     let log: Arc<dyn DeliveryLog> = Arc::new(aws.delivery_log(table));
     let email: Arc<dyn EmailSender> = Arc::new(SnsEmailSender { email: aws.email(topic_arn) });
     let sender = ChannelSender::new(allow_private, Some(email))?;
-    Ok((Arc::new(Deliverer::new(channels.clone(), log.clone(), sender, None, retry)), channels, log))
+    Ok(DeliveryParts {
+        deliverer: Arc::new(Deliverer::new(channels.clone(), log.clone(), sender, None, retry)),
+        channels,
+        log,
+    })
 }
 
 /// [`ChannelProbe`] of the AWS API: the deliverer's checks and tests, and an email channel's SNS

@@ -42,7 +42,7 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
     // The delivery stage: a second worker pool, fed by the delivery queue (the alert topic's
     // subscription), delivering to each user's channels with retries. A failing channel holds
     // back only its own deliveries, never a check.
-    let (deliverer, _, _) = crate::delivery::deliverer(
+    let crate::delivery::DeliveryParts { deliverer, .. } = crate::delivery::deliverer(
         &aws,
         &config.table,
         &config.topic_arn,
