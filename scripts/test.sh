@@ -5,6 +5,7 @@
 #
 # What the tests need, and where it comes from:
 #   moto_server   PyPI moto[server], into .venv/ (AWS APIs over real HTTP for the AWS adapters)
+#   aiosmtpd      PyPI aiosmtpd, into .venv-smtp/ (a real SMTP server for the email channel's tests)
 #   PostgreSQL    the machine's server on 127.0.0.1:5432 (started here if it is installed but down)
 #   Chromium      Debian's `chromium` package at /usr/bin/chromium (installed here through apt)
 #   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2: installed by
@@ -26,6 +27,15 @@ if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_
   .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 export PRICETRACK_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+
+# aiosmtpd: a real SMTP server (PyPI) that the email channel's tests start, in its own virtualenv.
+AIOSMTPD_VERSION=1.4.6
+if ! .venv-smtp/bin/python -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+  say "installing aiosmtpd==$AIOSMTPD_VERSION into .venv-smtp"
+  python3 -m venv .venv-smtp || die "python3 -m venv failed: apt-get install python3-venv"
+  .venv-smtp/bin/pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+export PRICETRACK_AIOSMTPD_PYTHON="$PWD/.venv-smtp/bin/python"
 
 # PostgreSQL: trust auth on 127.0.0.1:5432 is what the tests expect (PRICETRACK_TEST_POSTGRES_URL overrides).
 if [ -z "${PRICETRACK_TEST_POSTGRES_URL:-}" ] && command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then

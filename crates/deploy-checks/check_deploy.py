@@ -447,6 +447,34 @@ def consistency_terraform(facts: dict) -> None:
         problems.append("no queue policy lets SNS deliver to the subscribed queue")
     check("terraform SQS queue, dead-letter queue, redrive and SNS topic == crates/aws/src/schema.rs", problems)
 
+    # The delivery stage: its queue, dead-letter queue, and the topic's subscription to it.
+    problems = []
+    dq = res.get(("aws_sqs_queue", "deliveries"), {})
+    ddlq = res.get(("aws_sqs_queue", "deliveries_dlq"), {})
+    for body, k, v in (
+        (dq, "name", names["delivery_queue"].replace("{prefix}", "${var.name}")),
+        (dq, "visibility_timeout_seconds", sch["delivery_queue_visibility_timeout_secs"]),
+        (ddlq, "name", names["delivery_dead_letter_queue"].replace("{prefix}", "${var.name}")),
+    ):
+        if body.get(k) != v:
+            problems.append(f"{body.get('name')}: {k} = {body.get(k)!r}, the code says {v!r}")
+    redrive = str(dq.get("redrive_policy", ""))
+    m = re.search(r"maxReceiveCount\s*[=:]\s*(\d+)", redrive)
+    if not m or int(m.group(1)) != sch["delivery_queue_max_receive_count"]:
+        problems.append(f"delivery redrive maxReceiveCount {m.group(1) if m else None} != {sch['delivery_queue_max_receive_count']}")
+    if "aws_sqs_queue.deliveries_dlq.arn" not in redrive:
+        problems.append("the delivery queue does not redrive to its dead-letter queue")
+    sub = res.get(("aws_sns_topic_subscription", "deliveries"), {})
+    if sub.get("raw_message_delivery") is not True or "aws_sqs_queue.deliveries.arn" not in str(sub.get("endpoint")):
+        problems.append("the delivery queue is not subscribed to the topic with raw message delivery")
+    policy = str(sub.get("filter_policy", ""))
+    for key, values in sch["delivery_filter_policy"].items():
+        if key not in policy or any(v not in policy for v in values):
+            problems.append(f"the delivery subscription's filter policy {policy!r} != {sch['delivery_filter_policy']}")
+    if ("aws_sqs_queue_policy", "deliveries") not in res:
+        problems.append("no queue policy lets SNS deliver to the delivery queue")
+    check("terraform delivery queue, its dead-letter queue and topic subscription == crates/aws/src/schema.rs", problems)
+
 
 def tf_data(module_dir: Path) -> dict:
     found: dict = {}
@@ -479,6 +507,10 @@ def consistency_names(rendered: dict[str, list[dict]], facts: dict) -> None:
                 problems.append(f"{program}: PRICETRACK_QUEUE_URL {values.get('PRICETRACK_QUEUE_URL')} is not {prefix}'s queue")
             if not str(values.get("PRICETRACK_TOPIC_ARN", "")).endswith(":" + facts["resource_names"]["topic"].replace("{prefix}", prefix)):
                 problems.append(f"{program}: PRICETRACK_TOPIC_ARN is not {prefix}'s topic")
+            if program == "scraper" and not str(values.get("PRICETRACK_DELIVERY_QUEUE_URL", "")).endswith(
+                "/" + facts["resource_names"]["delivery_queue"].replace("{prefix}", prefix)
+            ):
+                problems.append(f"scraper: PRICETRACK_DELIVERY_QUEUE_URL {values.get('PRICETRACK_DELIVERY_QUEUE_URL')} is not {prefix}'s delivery queue")
             sa_name = dep["spec"]["template"]["spec"]["serviceAccountName"]
             sa = named(objs, "ServiceAccount", sa_name)
             arn = sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]

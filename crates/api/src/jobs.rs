@@ -41,6 +41,9 @@ struct JobView {
     updated_at: String,
     check_interval_secs: u64,
     price_selector: Option<String>,
+    /// The alert rules, cooldown, snooze and channels.
+    #[serde(flatten)]
+    alerting: crate::rules::AlertingView,
 }
 
 fn rfc3339(t: Timestamp) -> String {
@@ -64,6 +67,7 @@ impl From<&Job> for JobView {
             updated_at: rfc3339(job.updated_at),
             check_interval_secs: job.check_interval.as_secs(),
             price_selector: job.price_selector.clone(),
+            alerting: crate::rules::AlertingView::from(&job.alerting),
         }
     }
 }
@@ -77,7 +81,9 @@ struct JobPage {
 
 /// Reads and validates a create-job body.
 fn new_job(body: &JsonObject, state: &AppState) -> Result<NewJob, ApiError> {
-    body.deny_unknown(&["url", "target_price", "currency", "check_interval_secs", "price_selector"])?;
+    let mut allowed = vec!["url", "target_price", "currency", "check_interval_secs", "price_selector"];
+    allowed.extend(crate::rules::FIELDS);
+    body.deny_unknown(&allowed)?;
 
     let raw_url: String = body.required("url", "a string")?;
     let url = if state.settings.allow_private_targets {
@@ -148,9 +154,11 @@ pub(crate) async fn create(
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let new = new_job(&body, &state)?;
+    let alerting = crate::rules::alerting_from(&body, &state, user_id).await?;
     let now = now();
     let lease = chrono::Duration::from_std(state.settings.schedule.lease).map_err(ApiError::internal)?;
-    let job = Job::create(user_id, new, now, now + lease);
+    let mut job = Job::create(user_id, new, now, now + lease);
+    job.alerting = alerting;
     state.ports.jobs.create(&job).await?;
 
     let request = CheckRequest::new(job.key(), job.version).to_json();

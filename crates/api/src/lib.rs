@@ -26,18 +26,22 @@ use secrecy::SecretString;
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::catch_panic::CatchPanicLayer;
 
+mod alerts;
 mod body;
+mod channels;
 mod error;
 mod jobs;
 mod limiter;
 mod observe;
 mod password;
+mod rules;
 mod session;
 mod state;
 mod users;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+pub use crate::state::DeliveryPorts;
 
 /// How the API behaves. Built by the binary from its configuration.
 #[derive(Debug, Clone)]
@@ -85,6 +89,8 @@ pub struct ApiPorts {
     pub queue: Arc<dyn CheckQueue>,
     /// Told about each new user, so their alerts can reach them.
     pub notifier: Arc<dyn Notifier>,
+    /// Channels, the delivery log and channel tests; `None`: those routes answer 404.
+    pub delivery: Option<DeliveryPorts>,
 }
 
 /// The API's routes and middleware, ready to serve.
@@ -99,6 +105,10 @@ pub fn router(settings: ApiSettings, ports: ApiPorts) -> Router {
         .route("/api/v1/validate", get(users::validate))
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list).delete(jobs::delete_all))
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
+        .route("/api/v1/channels", post(channels::create).get(channels::list))
+        .route("/api/v1/channels/{id}", get(channels::get).patch(channels::update).delete(channels::delete))
+        .route("/api/v1/channels/{id}/test", post(channels::test))
+        .route("/api/v1/alerts", get(alerts::list))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(observe::panic_response))

@@ -9,6 +9,18 @@ use crate::password::Hasher;
 use crate::session::Sessions;
 use crate::{ApiPorts, ApiSettings};
 
+/// The delivery stage's ports the API uses: channels, the delivery log, and the probe that
+/// checks and tests channels.
+#[derive(Clone)]
+pub struct DeliveryPorts {
+    /// Each user's channels.
+    pub channels: std::sync::Arc<dyn pricetrack_domain::delivery::ChannelStore>,
+    /// The delivery log.
+    pub log: std::sync::Arc<dyn pricetrack_domain::delivery::DeliveryLog>,
+    /// Checks channel addresses and sends test messages.
+    pub probe: std::sync::Arc<dyn pricetrack_domain::delivery::ChannelProbe>,
+}
+
 /// Failed sign-ins allowed per account per [`SIGN_IN_WINDOW`].
 pub(crate) const MAX_FAILED_SIGN_INS: u32 = 10;
 /// The window over which failed sign-ins are counted.

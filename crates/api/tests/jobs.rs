@@ -39,6 +39,11 @@ async fn create_returns_the_job_with_every_field() {
         "updated_at",
         "check_interval_secs",
         "price_selector",
+        "rules",
+        "cooldown_hours",
+        "snooze_until",
+        "channels",
+        "lowest_price",
     ]
     .into_iter()
     .collect();

@@ -47,17 +47,23 @@ pub struct ResourceNames {
     pub dead_letter_queue: String,
     /// The alert topic.
     pub topic: String,
+    /// The delivery queue (subscribed to the alert topic).
+    pub delivery_queue: String,
+    /// The delivery queue's dead-letter queue.
+    pub delivery_dead_letter_queue: String,
 }
 
 impl ResourceNames {
     /// Names derived from one prefix: `<prefix>-jobs`, `<prefix>-checks`, `<prefix>-checks-dlq`,
-    /// `<prefix>-alerts`.
+    /// `<prefix>-alerts`, `<prefix>-deliveries`, `<prefix>-deliveries-dlq`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             table: format!("{prefix}-jobs"),
             queue: format!("{prefix}-checks"),
             dead_letter_queue: format!("{prefix}-checks-dlq"),
             topic: format!("{prefix}-alerts"),
+            delivery_queue: format!("{prefix}-deliveries"),
+            delivery_dead_letter_queue: format!("{prefix}-deliveries-dlq"),
         }
     }
 }
@@ -73,6 +79,10 @@ pub struct Resources {
     pub dead_letter_queue_url: String,
     /// The alert topic's ARN.
     pub topic_arn: String,
+    /// The delivery queue's URL.
+    pub delivery_queue_url: String,
+    /// The delivery dead-letter queue's URL.
+    pub delivery_dead_letter_queue_url: String,
 }
 
 /// How the check queue and its dead-letter queue are set up.
@@ -88,6 +98,17 @@ pub struct QueueSettings {
     pub retention_secs: u32,
     /// Retention of the dead-letter queue in seconds.
     pub dead_letter_retention_secs: u32,
+}
+
+impl QueueSettings {
+    /// The delivery queue's production settings (see [`crate::schema`]).
+    pub fn delivery() -> Self {
+        Self {
+            visibility_timeout_secs: schema::DELIVERY_QUEUE_VISIBILITY_TIMEOUT_SECS,
+            max_receive_count: schema::DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for QueueSettings {
@@ -125,22 +146,80 @@ pub async fn bootstrap(config: &SdkConfig, names: &ResourceNames) -> Result<Reso
     ensure_table(&dynamodb, &names.table).await?;
     let queues = ensure_queues(&sqs, &names.queue, &names.dead_letter_queue, &QueueSettings::default()).await?;
     let topic_arn = ensure_topic(&sns, &names.topic).await?;
+    let deliveries =
+        ensure_queues(&sqs, &names.delivery_queue, &names.delivery_dead_letter_queue, &QueueSettings::delivery())
+            .await?;
+    ensure_delivery_subscription(&sns, &sqs, &topic_arn, &deliveries.queue_url).await?;
     Ok(Resources {
         table: names.table.clone(),
         queue_url: queues.queue_url,
         dead_letter_queue_url: queues.dead_letter_queue_url,
         topic_arn,
+        delivery_queue_url: deliveries.queue_url,
+        delivery_dead_letter_queue_url: deliveries.dead_letter_queue_url,
     })
 }
 
-/// `export PRICETRACK_TABLE=… PRICETRACK_QUEUE_URL=… PRICETRACK_TOPIC_ARN=…`, for `eval` in a
-/// shell; values are quoted where a shell would need it.
+/// Subscribes the delivery queue to the alert topic: raw message delivery (the body is the
+/// alert's JSON), alerts only ([`schema::delivery_filter_policy`]), and a queue policy that lets
+/// the topic send to the queue (real SQS needs it; Terraform makes the same). Running it again
+/// changes nothing (SNS answers an identical subscription with the existing one).
+pub async fn ensure_delivery_subscription(
+    sns: &aws_sdk_sns::Client,
+    sqs: &aws_sdk_sqs::Client,
+    topic_arn: &str,
+    queue_url: &str,
+) -> Result<(), BootstrapError> {
+    let queue_error = |e: BackendError| BootstrapError::Queue("delivery queue", e);
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| queue_error(e.into()))?
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| queue_error("SQS returned no QueueArn".into()))?;
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }],
+    })
+    .to_string();
+    sqs.set_queue_attributes()
+        .queue_url(queue_url)
+        .attributes(QueueAttributeName::Policy, policy)
+        .send()
+        .await
+        .map_err(|e| queue_error(e.into()))?;
+    sns.subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicy", schema::delivery_filter_policy())
+        .send()
+        .await
+        .map_err(|e| BootstrapError::Topic(e.into()))?;
+    Ok(())
+}
+
+/// `export PRICETRACK_TABLE=… PRICETRACK_QUEUE_URL=… PRICETRACK_TOPIC_ARN=…
+/// PRICETRACK_DELIVERY_QUEUE_URL=…`, for `eval` in a shell; values are quoted where a shell
+/// would need it.
 pub fn shell_exports(resources: &Resources) -> String {
     format!(
-        "export PRICETRACK_TABLE={} PRICETRACK_QUEUE_URL={} PRICETRACK_TOPIC_ARN={}",
+        "export PRICETRACK_TABLE={} PRICETRACK_QUEUE_URL={} PRICETRACK_TOPIC_ARN={} PRICETRACK_DELIVERY_QUEUE_URL={}",
         shell_quote(&resources.table),
         shell_quote(&resources.queue_url),
-        shell_quote(&resources.topic_arn)
+        shell_quote(&resources.topic_arn),
+        shell_quote(&resources.delivery_queue_url)
     )
 }
 
@@ -344,11 +423,14 @@ mod tests {
             queue_url: "http://127.0.0.1:5000/123456789012/pt-checks".to_owned(),
             dead_letter_queue_url: "unused".to_owned(),
             topic_arn: "arn:aws:sns:us-east-1:123456789012:it's".to_owned(),
+            delivery_queue_url: "http://127.0.0.1:5000/123456789012/pt-deliveries".to_owned(),
+            delivery_dead_letter_queue_url: "unused".to_owned(),
         };
         assert_eq!(
             shell_exports(&resources),
             "export PRICETRACK_TABLE=pt-jobs PRICETRACK_QUEUE_URL=http://127.0.0.1:5000/123456789012/pt-checks \
-             PRICETRACK_TOPIC_ARN='arn:aws:sns:us-east-1:123456789012:it'\\''s'"
+             PRICETRACK_TOPIC_ARN='arn:aws:sns:us-east-1:123456789012:it'\\''s' \
+             PRICETRACK_DELIVERY_QUEUE_URL=http://127.0.0.1:5000/123456789012/pt-deliveries"
         );
     }
 }

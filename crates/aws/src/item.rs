@@ -48,6 +48,7 @@ pub(crate) mod attr {
     pub const VERSION: &str = "version";
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
+    pub const ALERTING: &str = "alerting";
     pub const OBSERVED_AT: &str = "observed_at";
     pub const PRICE: &str = "price";
     pub const AVAILABILITY: &str = "availability";
@@ -77,7 +78,9 @@ pub(crate) fn job_key(user_id: UserId, job_id: JobId) -> Item {
 /// attribute is absent from the item). Includes the due index attributes.
 pub(crate) fn job_fields(job: &Job) -> Result<Vec<(&'static str, Option<AttributeValue>)>, serde_json::Error> {
     let pending_alert = job.pending_alert.as_ref().map(serde_json::to_string).transpose()?;
+    let alerting = serde_json::to_string(&job.alerting)?;
     Ok(vec![
+        (attr::ALERTING, Some(s(alerting))),
         (attr::USER_ID, Some(s(job.user_id.to_string()))),
         (attr::JOB_ID, Some(s(job.id.to_string()))),
         (attr::URL, Some(s(job.url.as_str()))),
@@ -199,6 +202,11 @@ pub(crate) fn job_from_item(item: &Item) -> Result<Job, CorruptItem> {
         next_check_at: get_time(item, schema::NEXT_CHECK_AT)?,
         pending_alert,
         version: get_n(item, attr::VERSION)?,
+        // Absent from jobs stored before rules: the defaults (below_target only).
+        alerting: opt_s(item, attr::ALERTING)?
+            .map(|raw| serde_json::from_str(raw).map_err(|_| CorruptItem { attribute: attr::ALERTING }))
+            .transpose()?
+            .unwrap_or_default(),
         created_at: get_time(item, attr::CREATED_AT)?,
         updated_at: get_time(item, attr::UPDATED_AT)?,
     })

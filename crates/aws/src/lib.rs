@@ -24,6 +24,7 @@
 //! over real HTTP (see [`testing`], feature `testing`).
 
 pub mod bootstrap;
+mod delivery;
 mod item;
 mod jobs;
 mod notify;
@@ -32,9 +33,10 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use delivery::{DynamoChannelStore, DynamoDeliveryLog};
 pub use item::CorruptItem;
 pub use jobs::DynamoJobStore;
-pub use notify::{AlertMessage, SnsNotifier, user_filter_policy};
+pub use notify::{AlertMessage, SnsEmail, SnsNotifier, user_filter_policy};
 pub use queue::SqsCheckQueue;
 
 /// The AWS SDK crates this crate builds on, re-exported so that callers build clients with the
@@ -71,9 +73,24 @@ impl AwsAdapters {
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
     }
 
+    /// Each user's channels, in DynamoDB table `table` (the jobs' table).
+    pub fn channel_store(&self, table: &str) -> DynamoChannelStore {
+        DynamoChannelStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
+    }
+
+    /// The delivery log, in DynamoDB table `table` (the jobs' table).
+    pub fn delivery_log(&self, table: &str) -> DynamoDeliveryLog {
+        DynamoDeliveryLog::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
+    }
+
     /// The check queue at SQS `queue_url`.
     pub fn check_queue(&self, queue_url: &str) -> SqsCheckQueue {
         SqsCheckQueue::new(aws_sdk_sqs::Client::new(&self.sdk), queue_url.to_owned())
+    }
+
+    /// Email channels through SNS topic `topic_arn`.
+    pub fn email(&self, topic_arn: &str) -> SnsEmail {
+        SnsEmail::new(aws_sdk_sns::Client::new(&self.sdk), topic_arn.to_owned())
     }
 
     /// The notifier publishing to SNS topic `topic_arn`.

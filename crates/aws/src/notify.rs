@@ -1,10 +1,11 @@
-//! Alerts through an SNS topic, one filtered email subscription per user.
+//! Alerts through an SNS topic: every alert to the delivery queue (subscribed with a filter on
+//! `kind = alert`), and email channels as SNS email subscriptions made when a user adds one.
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 use pricetrack_domain::ports::{BackendError, Notifier, NotifyError};
-use pricetrack_domain::{Alert, AlertId, JobId, Timestamp, User, UserId};
+use pricetrack_domain::{Alert, AlertDetails, AlertId, JobId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::schema;
@@ -41,6 +42,9 @@ pub struct AlertMessage {
     pub target_price: String,
     /// When the check ran.
     pub checked_at: Timestamp,
+    /// The rule that fired, the previous and lowest prices, and the job's channels.
+    #[serde(default, flatten)]
+    pub details: AlertDetails,
 }
 
 impl AlertMessage {
@@ -55,6 +59,7 @@ impl AlertMessage {
             currency: alert.price.currency.map(|c| c.as_str().to_owned()),
             target_price: alert.target_price.amount().to_string(),
             checked_at: alert.checked_at,
+            details: alert.details.clone(),
         }
     }
 
@@ -72,14 +77,13 @@ pub fn user_filter_policy(user_id: UserId) -> String {
     serde_json::json!({ schema::USER_ID_ATTRIBUTE: [user_id.to_string()] }).to_string()
 }
 
-/// [`Notifier`] on one SNS topic shared by every user.
+/// [`Notifier`] on one SNS topic shared by every user: hands alerts to the delivery stage.
 ///
 /// `publish` sends the [`AlertMessage`] JSON with subject [`schema::ALERT_SUBJECT`] and the
-/// message attributes [`schema::USER_ID_ATTRIBUTE`] and [`schema::ALERT_ID_ATTRIBUTE`];
-/// `subscribe` adds an email subscription for the user whose filter policy
-/// ([`user_filter_policy`]) matches their id only, so each user receives their own alerts and
-/// nobody else's. SNS asks the address to confirm the subscription before it delivers. Email
-/// addresses are never logged.
+/// message attributes [`schema::KIND_ATTRIBUTE`] (`alert`), [`schema::USER_ID_ATTRIBUTE`] and
+/// [`schema::ALERT_ID_ATTRIBUTE`]; the delivery queue's subscription takes every alert. Nothing
+/// is subscribed at sign-up: a user's email subscription is made only when they add an email
+/// channel ([`SnsEmail::subscribe`]), and SNS asks the address to confirm it first.
 ///
 /// Cheap to clone.
 #[derive(Debug, Clone)]
@@ -100,8 +104,8 @@ impl SnsNotifier {
     }
 }
 
-fn string_attribute(value: String) -> Result<MessageAttributeValue, NotifyError> {
-    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(backend)
+fn string_attribute(value: String) -> Result<MessageAttributeValue, BackendError> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(Into::into)
 }
 
 #[async_trait]
@@ -113,24 +117,64 @@ impl Notifier for SnsNotifier {
             .topic_arn(&self.topic_arn)
             .subject(schema::ALERT_SUBJECT)
             .message(message.to_json())
-            .message_attributes(schema::USER_ID_ATTRIBUTE, string_attribute(alert.user_id.to_string())?)
-            .message_attributes(schema::ALERT_ID_ATTRIBUTE, string_attribute(alert.id.to_string())?)
+            .message_attributes(
+                schema::KIND_ATTRIBUTE,
+                string_attribute(schema::KIND_ALERT.to_owned()).map_err(backend)?,
+            )
+            .message_attributes(
+                schema::USER_ID_ATTRIBUTE,
+                string_attribute(alert.user_id.to_string()).map_err(backend)?,
+            )
+            .message_attributes(schema::ALERT_ID_ATTRIBUTE, string_attribute(alert.id.to_string()).map_err(backend)?)
             .send()
             .await
             .map_err(backend)?;
         Ok(())
     }
+}
 
-    async fn subscribe(&self, user: &User) -> Result<(), NotifyError> {
+/// Email channels on AWS through the alert topic: an email channel is an SNS email subscription
+/// filtered on its channel id ([`schema::email_channel_filter_policy`]), made when the user adds
+/// the channel (SNS mails a confirmation first: that is the address check); an alert email is a
+/// publication with `kind = email` and that channel id. Addresses are never logged.
+#[derive(Debug, Clone)]
+pub struct SnsEmail {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsEmail {
+    /// Email channels on the topic `topic_arn`.
+    pub fn new(client: Client, topic_arn: String) -> Self {
+        Self { client, topic_arn }
+    }
+
+    /// Subscribes `address` for the emails of channel `channel_id`.
+    pub async fn subscribe(&self, channel_id: &str, address: &str) -> Result<(), BackendError> {
         self.client
             .subscribe()
             .topic_arn(&self.topic_arn)
             .protocol("email")
-            .endpoint(user.email.as_str())
-            .attributes("FilterPolicy", user_filter_policy(user.id))
+            .endpoint(address)
+            .attributes("FilterPolicy", schema::email_channel_filter_policy(channel_id))
             .send()
-            .await
-            .map_err(backend)?;
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes one email (`subject`, `body`) for channel `channel_id`.
+    pub async fn publish(&self, channel_id: &str, subject: &str, body: &str) -> Result<(), BackendError> {
+        // SNS subjects: ASCII, no line breaks, at most 100 characters.
+        let subject: String = subject.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(100).collect();
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(body)
+            .message_attributes(schema::KIND_ATTRIBUTE, string_attribute(schema::KIND_EMAIL.to_owned())?)
+            .message_attributes(schema::CHANNEL_ID_ATTRIBUTE, string_attribute(channel_id.to_owned())?)
+            .send()
+            .await?;
         Ok(())
     }
 }
@@ -154,6 +198,7 @@ mod tests {
             price: Money::new(Decimal::from_str("49.90").expect("decimal"), None),
             target_price: TargetPrice::parse("50").expect("target"),
             checked_at: chrono::Utc::now(),
+            details: Default::default(),
         };
         let json: serde_json::Value = serde_json::from_str(&AlertMessage::from_alert(&alert).to_json()).expect("json");
         assert_eq!(json["price"], "49.90");

@@ -7,6 +7,9 @@
 //! |-------------|-----------------------|--------------------------------------|---------------------------------------|
 //! | job         | `USER#<user_id>`      | `JOB#<job_id>`                       | every job field, [`DUE_SHARD`], [`NEXT_CHECK_AT`] |
 //! | observation | `JOB#<job_id>`        | `OBS#<ms, 15 digits>#<8 hex digits>` | price, currency, availability, [`TTL_ATTRIBUTE`] |
+//! | channel     | `USER#<user_id>`      | `CHANNEL#<channel_id>`               | see `DynamoChannelStore`              |
+//! | alert       | `USER#<user_id>`      | `ALERT#<alert_id>`                   | the alert as JSON                     |
+//! | delivery    | `ALERT#<alert_id>`    | `DELIVERY#<channel>`                 | the delivery record as JSON, status   |
 //!
 //! The sparse global secondary index [`DUE_INDEX`] (partition [`DUE_SHARD`], sort
 //! [`NEXT_CHECK_AT`], keys only) holds live jobs only: observations carry no [`DUE_SHARD`].
@@ -26,6 +29,13 @@ pub const USER_PREFIX: &str = "USER#";
 pub const JOB_PREFIX: &str = "JOB#";
 /// Prefix of an observation's sort key: `OBS#<ms>#<suffix>`.
 pub const OBSERVATION_PREFIX: &str = "OBS#";
+/// Prefix of a channel's sort key (under its owner's `USER#` partition): `CHANNEL#<channel_id>`.
+pub const CHANNEL_PREFIX: &str = "CHANNEL#";
+/// Prefix of an alert's sort key (under its owner's `USER#` partition, `ALERT#<alert_id>`) and
+/// of its deliveries' partition key.
+pub const ALERT_PREFIX: &str = "ALERT#";
+/// Prefix of a delivery's sort key: `DELIVERY#<channel>`.
+pub const DELIVERY_PREFIX: &str = "DELIVERY#";
 /// Prefix of a due shard's value: `DUE#<n>`.
 pub const DUE_PREFIX: &str = "DUE#";
 
@@ -56,6 +66,36 @@ pub const QUEUE_MAX_RECEIVE_COUNT: u32 = 5;
 pub const QUEUE_RETENTION_SECS: u32 = 345_600;
 /// How long the dead-letter queue keeps a message, in seconds (14 days, the SQS maximum).
 pub const DEAD_LETTER_RETENTION_SECS: u32 = 1_209_600;
+
+/// Visibility timeout of the delivery queue, in seconds: a little over the slowest delivery of
+/// one alert to all its channels (10 s per attempt, channels in parallel). Deliverers extend it
+/// while they work, and put a message off until its next retry.
+pub const DELIVERY_QUEUE_VISIBILITY_TIMEOUT_SECS: u32 = 60;
+/// Receives after which an alert goes to the delivery dead-letter queue. Retries put the message
+/// off instead of failing it, so this counts crashes and store failures; 24 hours of retries at
+/// most an hour apart stay far below it (the SQS maximum is 1000).
+pub const DELIVERY_QUEUE_MAX_RECEIVE_COUNT: u32 = 500;
+/// Message attribute (type String) saying what a topic message is: [`KIND_ALERT`] for an alert
+/// (the delivery queue's subscription takes only those), [`KIND_EMAIL`] for an email to one
+/// channel.
+pub const KIND_ATTRIBUTE: &str = "kind";
+/// [`KIND_ATTRIBUTE`] of an alert.
+pub const KIND_ALERT: &str = "alert";
+/// [`KIND_ATTRIBUTE`] of an email for one email channel.
+pub const KIND_EMAIL: &str = "email";
+/// Message attribute (type String) naming the email channel an email is for; the channel's email
+/// subscription filters on it.
+pub const CHANNEL_ID_ATTRIBUTE: &str = "channel_id";
+
+/// The filter policy of the delivery queue's subscription: alerts only.
+pub fn delivery_filter_policy() -> String {
+    serde_json::json!({ KIND_ATTRIBUTE: [KIND_ALERT] }).to_string()
+}
+
+/// The filter policy of an email channel's subscription: emails for that channel only.
+pub fn email_channel_filter_policy(channel_id: &str) -> String {
+    serde_json::json!({ KIND_ATTRIBUTE: [KIND_EMAIL], CHANNEL_ID_ATTRIBUTE: [channel_id] }).to_string()
+}
 
 /// Subject of every alert published to the topic.
 pub const ALERT_SUBJECT: &str = "Price alert";

@@ -13,7 +13,7 @@ use chrono::Duration as Span;
 use futures::{StreamExt, TryStreamExt};
 use pricetrack_aws::bootstrap::{ResourceNames, bootstrap, ensure_topic, shell_exports};
 use pricetrack_aws::testing::{subscribe_inbox, unique_name};
-use pricetrack_aws::{AlertMessage, DynamoJobStore, SnsNotifier, schema, user_filter_policy};
+use pricetrack_aws::{AlertMessage, DynamoJobStore, SnsEmail, SnsNotifier, schema, user_filter_policy};
 use pricetrack_domain::ports::{JobStore, Notifier, PageRequest, WriteOutcome};
 use pricetrack_domain::testing::{now_ms, sample_job};
 use pricetrack_domain::{
@@ -134,6 +134,7 @@ fn alert_for(user_id: UserId, price: &str) -> Alert {
         price: Money::new(Decimal::from_str(price).expect("decimal"), Some(pricetrack_domain::Currency::EUR)),
         target_price: TargetPrice::parse("50").expect("target"),
         checked_at: now_ms(),
+        details: Default::default(),
     }
 }
 
@@ -171,16 +172,22 @@ async fn sns_alerts_reach_their_owner_only() {
     }
 }
 
-/// `subscribe` adds an email subscription filtered on the user's id.
+/// Sign-up subscribes nobody (no mail nobody asked for); an email channel is an email
+/// subscription filtered on its channel id, made when the user adds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn subscribe_adds_a_filtered_email_subscription() {
+async fn sign_up_subscribes_nobody_and_an_email_channel_gets_its_own_subscription() {
     let config = sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
     let topic_arn = ensure_topic(&sns, &unique_name("alerts")).await.expect("topic");
     let notifier = SnsNotifier::new(sns.clone(), topic_arn.clone());
     let user = User { id: UserId::new(), email: Email::parse("ada@example.com").expect("email"), created_at: now_ms() };
     notifier.subscribe(&user).await.expect("subscribe");
+    let subscriptions = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).send().await.expect("list");
+    assert!(subscriptions.subscriptions.unwrap_or_default().is_empty(), "sign-up alone never subscribes an address");
 
+    let email = SnsEmail::new(sns.clone(), topic_arn.clone());
+    let channel = pricetrack_domain::ChannelId::new().to_string();
+    email.subscribe(&channel, "ada@example.com").await.expect("subscribe the channel");
     let subscriptions = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).send().await.expect("list");
     let subscriptions = subscriptions.subscriptions.unwrap_or_default();
     assert_eq!(subscriptions.len(), 1);
@@ -194,8 +201,18 @@ async fn subscribe_adds_a_filtered_email_subscription() {
         let attributes: HashMap<String, String> = attributes.attributes.unwrap_or_default();
         let policy: serde_json::Value =
             serde_json::from_str(attributes.get("FilterPolicy").expect("a filter policy")).expect("policy JSON");
-        assert_eq!(policy, serde_json::json!({ "user_id": [user.id.to_string()] }));
+        assert_eq!(policy, serde_json::json!({ "kind": ["email"], "channel_id": [channel] }));
     }
+
+    // An email for the channel reaches a subscriber with its filter; an alert does not.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let inbox = subscribe_inbox(&config, &topic_arn, schema::email_channel_filter_policy(&channel)).await;
+    notifier.publish(&alert_for(user.id, "10")).await.expect("publish an alert");
+    email.publish(&channel, "Price alert: at or below your target", "Now 10 EUR").await.expect("publish an email");
+    let bodies = drain(&sqs, &inbox).await;
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let envelope: serde_json::Value = serde_json::from_str(&bodies[0]).expect("SNS envelope JSON");
+    assert_eq!(envelope["Message"], "Now 10 EUR");
 }
 
 /// `bootstrap` twice creates nothing new and returns the same resources; the queue has the
@@ -265,6 +282,20 @@ async fn bootstrap_is_idempotent() {
         Some(schema::TTL_ATTRIBUTE),
         "observations expire through the TTL"
     );
+
+    // The delivery queue is subscribed to the topic: an alert arrives raw (its JSON), an email
+    // publication does not.
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&config), first.topic_arn.clone());
+    let alert = alert_for(UserId::new(), "9.99");
+    notifier.publish(&alert).await.expect("publish");
+    SnsEmail::new(aws_sdk_sns::Client::new(&config), first.topic_arn.clone())
+        .publish("some-channel", "subject", "an email")
+        .await
+        .expect("publish an email");
+    let bodies = drain(&sqs, &first.delivery_queue_url).await;
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let message: AlertMessage = serde_json::from_str(&bodies[0]).expect("raw alert JSON");
+    assert_eq!(message, AlertMessage::from_alert(&alert));
 
     let exports = shell_exports(&first);
     assert!(exports.starts_with("export PRICETRACK_TABLE="), "{exports}");

@@ -88,6 +88,8 @@ pub fn facts() -> Result<Value, String> {
             "queue": names.queue,
             "dead_letter_queue": names.dead_letter_queue,
             "topic": names.topic,
+            "delivery_queue": names.delivery_queue,
+            "delivery_dead_letter_queue": names.delivery_dead_letter_queue,
         },
         "env": { "api": api, "scraper": scraper, "rescheduler": rescheduler },
         "api": {
@@ -113,6 +115,10 @@ pub fn facts() -> Result<Value, String> {
             "queue_max_receive_count": s::QUEUE_MAX_RECEIVE_COUNT,
             "queue_retention_secs": s::QUEUE_RETENTION_SECS,
             "dead_letter_retention_secs": s::DEAD_LETTER_RETENTION_SECS,
+            "delivery_queue_visibility_timeout_secs": s::DELIVERY_QUEUE_VISIBILITY_TIMEOUT_SECS,
+            "delivery_queue_max_receive_count": s::DELIVERY_QUEUE_MAX_RECEIVE_COUNT,
+            "delivery_filter_policy": serde_json::from_str::<Value>(&s::delivery_filter_policy())
+                .map_err(|e| e.to_string())?,
         },
     }))
 }

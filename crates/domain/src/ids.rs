@@ -79,6 +79,10 @@ uuid_id!(
     /// Identifies one alert: one crossing of a job's target. Receivers de-duplicate on it.
     AlertId
 );
+uuid_id!(
+    /// Identifies one of a user's notification channels.
+    ChannelId
+);
 
 #[cfg(test)]
 mod tests {

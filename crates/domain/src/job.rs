@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::rules::{Alerting, PricedCheck};
 use crate::{
-    Alert, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation, ProductUrl,
-    TargetPrice, Timestamp, UserId,
+    Alert, AlertDetails, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation,
+    ProductUrl, TargetPrice, Timestamp, UserId,
 };
 
 /// Where a job is in its life, as its owner sees it.
@@ -232,6 +233,9 @@ pub struct Job {
     pub pending_alert: Option<Alert>,
     /// Bumped by every claim and every recorded check: writes are conditional on it.
     pub version: u64,
+    /// The job's alert rules, cooldown, snooze and channels, and what the rules remember
+    /// ([`crate::rules`]). `below_target`'s state is `alert_state`.
+    pub alerting: Alerting,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.
@@ -269,6 +273,7 @@ impl Job {
             next_check_at: lease_until,
             pending_alert: None,
             version: 0,
+            alerting: Alerting::default(),
             created_at: now,
             updated_at: now,
         }
@@ -325,23 +330,35 @@ impl Job {
         job.last_availability = offer.availability;
         job.last_error = None;
         job.consecutive_failures = 0;
-        if offer.price.amount <= self.target_price.amount() {
-            job.status = JobStatus::Alerted;
-            if self.alert_state == AlertState::Armed {
-                job.alert_state = AlertState::Fired;
-                job.pending_alert = Some(Alert {
-                    id: AlertId::new(),
-                    job_id: self.id,
-                    user_id: self.user_id,
-                    url: self.url.clone(),
-                    price: offer.price,
-                    target_price: self.target_price,
-                    checked_at: now,
-                });
-            }
-        } else {
-            job.status = JobStatus::Active;
-            job.alert_state = AlertState::Armed;
+        // The rules (crate::rules): `below_target` keeps its state in `alert_state`.
+        let decision = self.alerting.decide(&PricedCheck {
+            price: offer.price,
+            availability: offer.availability,
+            previous_price: self.last_price,
+            target: self.target_price,
+            below_target_armed: self.alert_state == AlertState::Armed,
+            now,
+        });
+        job.alerting = decision.alerting;
+        job.alert_state = if decision.below_target_armed { AlertState::Armed } else { AlertState::Fired };
+        job.status =
+            if offer.price.amount <= self.target_price.amount() { JobStatus::Alerted } else { JobStatus::Active };
+        if let Some(rule) = decision.fired {
+            job.pending_alert = Some(Alert {
+                id: AlertId::new(),
+                job_id: self.id,
+                user_id: self.user_id,
+                url: self.url.clone(),
+                price: offer.price,
+                target_price: self.target_price,
+                checked_at: now,
+                details: AlertDetails {
+                    rule,
+                    previous_price: self.last_price,
+                    lowest_price: job.alerting.lowest_price,
+                    channels: job.alerting.channels.clone(),
+                },
+            });
         }
         let observation =
             Observation { job_id: self.id, observed_at: now, price: offer.price, availability: offer.availability };
@@ -352,6 +369,7 @@ impl Job {
     /// rule has nothing to act on: the status goes back to what the last price and the alert
     /// state say (out of `failing`), and both stay as they were.
     fn record_unpriced(&mut self, availability: Availability) {
+        self.alerting.record_unpriced(availability);
         self.last_availability = Some(availability);
         self.last_error = None;
         self.consecutive_failures = 0;

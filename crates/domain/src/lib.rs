@@ -6,7 +6,11 @@
 //! contract suites in [`testing`] (feature `testing`).
 
 pub mod alert;
+pub mod channel;
 pub mod check;
+pub mod delivery;
+#[cfg(feature = "testing")]
+pub mod delivery_testing;
 pub mod email;
 pub mod ids;
 pub mod job;
@@ -14,19 +18,23 @@ pub mod message;
 pub mod money;
 pub mod password;
 pub mod ports;
+pub mod rules;
 pub mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod user;
 
-pub use alert::Alert;
+pub use alert::{Alert, AlertDetails, AlertRuleKind};
+pub use channel::{Channel, ChannelKey, ChannelKind, ChannelSecret, ChannelStatus, ChannelTarget, InvalidChannel};
 pub use check::{Availability, CheckFailure, CheckOutcome, CheckedOffer, Observation};
+pub use delivery::{AlertEntry, DeliveryRecord, DeliveryStatus};
 pub use email::Email;
-pub use ids::{AlertId, JobId, UserId};
+pub use ids::{AlertId, ChannelId, JobId, UserId};
 pub use job::{AlertState, CheckInterval, Job, JobKey, JobStatus, NewJob, SchedulePolicy};
 pub use message::CheckRequest;
 pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};
+pub use rules::{AlertRule, Alerting, Baseline};
 pub use target::ProductUrl;
 pub use user::User;
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use pricetrack_domain::ports::{BackendError, ClaimedJob, JobStore, Page, PageRequest, StoreError, WriteOutcome};
 use pricetrack_domain::{
-    Alert, AlertId, AlertState, Availability, CheckInterval, Currency, Job, JobId, JobKey, JobStatus, Money,
+    Alert, AlertId, AlertState, Alerting, Availability, CheckInterval, Currency, Job, JobId, JobKey, JobStatus, Money,
     Observation, ProductUrl, TargetPrice, Timestamp, UserId,
 };
 use std::sync::LazyLock;
@@ -27,13 +27,13 @@ pub struct SqliteJobStore {
 const JOB_COLUMNS: &str = "user_id, id, url, target_price, currency, price_selector, \
     check_interval_secs, status, alert_state, last_price, last_price_currency, last_availability, \
     last_checked_at, last_error, consecutive_failures, next_check_at, pending_alert, version, \
-    created_at, updated_at";
+    created_at, updated_at, alerting";
 
 fn backend(e: impl Into<BackendError>) -> StoreError {
     StoreError::Backend(e.into())
 }
 
-/// A job flattened into column values: bound as `?1`..`?20` in [`JOB_COLUMNS`] order on the way
+/// A job flattened into column values: bound as `?1`..`?21` in [`JOB_COLUMNS`] order on the way
 /// in, decoded from the JSON object [`JOB_JSON`] builds on the way out. One struct both ways, so a
 /// column is added in one place.
 #[derive(Deserialize)]
@@ -58,6 +58,9 @@ struct JobRow {
     version: i64,
     created_at: i64,
     updated_at: i64,
+    /// The job's alert rules and their memory as JSON (`NULL` in rows written before rules: the
+    /// defaults).
+    alerting: Option<String>,
 }
 
 impl JobRow {
@@ -84,6 +87,7 @@ impl JobRow {
             version: sql::to_i64(job.version, "version").map_err(backend)?,
             created_at: sql::millis(job.created_at),
             updated_at: sql::millis(job.updated_at),
+            alerting: Some(serde_json::to_string(&job.alerting).map_err(backend)?),
         })
     }
 
@@ -112,6 +116,7 @@ impl JobRow {
             .bind(self.version)
             .bind(self.created_at)
             .bind(self.updated_at)
+            .bind(self.alerting)
     }
 }
 
@@ -160,6 +165,10 @@ impl JobRow {
             next_check_at: sql::timestamp(self.next_check_at, "next_check_at")?,
             pending_alert,
             version: sql::unsigned(self.version, "version")?,
+            alerting: match self.alerting {
+                Some(raw) => serde_json::from_str(&raw).map_err(|_| CorruptRow { column: "alerting" })?,
+                None => Alerting::default(),
+            },
             created_at: sql::timestamp(self.created_at, "created_at")?,
             updated_at: sql::timestamp(self.updated_at, "updated_at")?,
         })
@@ -223,7 +232,7 @@ impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
         );
         let row = JobRow::from_job(job)?;
         match row.bind(sqlx::query(&sql)).execute(&self.pool).await {
@@ -349,8 +358,8 @@ impl JobStore for SqliteJobStore {
                  check_interval_secs = ?7, status = ?8, alert_state = ?9, last_price = ?10, \
                  last_price_currency = ?11, last_availability = ?12, last_checked_at = ?13, \
                  last_error = ?14, consecutive_failures = ?15, next_check_at = ?16, \
-                 pending_alert = ?17, version = ?18, created_at = ?19, updated_at = ?20 \
-                 WHERE user_id = ?1 AND id = ?2 AND version = ?21",
+                 pending_alert = ?17, version = ?18, created_at = ?19, updated_at = ?20, alerting = ?21 \
+                 WHERE user_id = ?1 AND id = ?2 AND version = ?22",
             ))
             .bind(expected)
             .execute(&mut *tx)

@@ -16,6 +16,7 @@
 //!
 //! Every adapter passes the contract suites of `pricetrack_domain::testing`.
 
+mod delivery;
 mod jobs;
 mod notify;
 mod queue;
@@ -30,8 +31,10 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Notify;
 
+pub use delivery::{SqliteChannelStore, SqliteDeliveryLog};
 pub use jobs::SqliteJobStore;
 pub use notify::{LogNotifier, WebhookError, WebhookNotifier};
+use queue::QueueTables;
 pub use queue::{QueueSettings, SqliteCheckQueue};
 pub use sql::CorruptRow;
 pub use users::SqliteUserStore;
@@ -63,6 +66,8 @@ pub struct Database {
     pool: SqlitePool,
     /// Woken by every send, so an in-process receiver gets a message at once.
     queue_signal: Arc<Notify>,
+    /// The same for the delivery queue.
+    delivery_signal: Arc<Notify>,
 }
 
 impl Database {
@@ -92,7 +97,7 @@ impl Database {
             .await
             .map_err(EmbeddedError::Open)?;
         sqlx::migrate!().run(&pool).await.map_err(EmbeddedError::Migrate)?;
-        Ok(Self { pool, queue_signal: Arc::new(Notify::new()) })
+        Ok(Self { pool, queue_signal: Arc::new(Notify::new()), delivery_signal: Arc::new(Notify::new()) })
     }
 
     /// The job store.
@@ -107,7 +112,23 @@ impl Database {
 
     /// The check queue: durable (messages survive a restart), with these settings.
     pub fn queue(&self, settings: QueueSettings) -> SqliteCheckQueue {
-        SqliteCheckQueue::new(self.pool.clone(), Arc::clone(&self.queue_signal), settings)
+        SqliteCheckQueue::new(self.pool.clone(), Arc::clone(&self.queue_signal), settings, QueueTables::CHECKS)
+    }
+
+    /// The delivery queue (alerts waiting to be delivered): durable, with the check queue's
+    /// semantics, in tables of its own.
+    pub fn delivery_queue(&self, settings: QueueSettings) -> SqliteCheckQueue {
+        SqliteCheckQueue::new(self.pool.clone(), Arc::clone(&self.delivery_signal), settings, QueueTables::DELIVERIES)
+    }
+
+    /// Each user's notification channels.
+    pub fn channels(&self) -> SqliteChannelStore {
+        SqliteChannelStore::new(self.pool.clone())
+    }
+
+    /// The delivery log.
+    pub fn delivery_log(&self) -> SqliteDeliveryLog {
+        SqliteDeliveryLog::new(self.pool.clone())
     }
 
     /// Closes every connection, waiting for those in use to be returned.

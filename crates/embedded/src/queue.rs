@@ -40,6 +40,24 @@ pub struct SqliteCheckQueue {
     pool: SqlitePool,
     signal: Arc<Notify>,
     settings: QueueSettings,
+    tables: QueueTables,
+}
+
+/// The two tables one queue lives in: the check queue and the delivery queue have the same
+/// shape in tables of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueTables {
+    /// Messages waiting or in flight.
+    pub(crate) messages: &'static str,
+    /// Messages received too many times.
+    pub(crate) dead_letters: &'static str,
+}
+
+impl QueueTables {
+    /// The check queue's tables.
+    pub(crate) const CHECKS: Self = Self { messages: "queue_messages", dead_letters: "queue_dead_letters" };
+    /// The delivery queue's tables.
+    pub(crate) const DELIVERIES: Self = Self { messages: "delivery_messages", dead_letters: "delivery_dead_letters" };
 }
 
 /// Largest batch one receive hands out, as on SQS.
@@ -53,8 +71,8 @@ impl SqliteCheckQueue {
     /// How often a waiting receive looks again when nothing wakes it.
     pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-    pub(crate) fn new(pool: SqlitePool, signal: Arc<Notify>, settings: QueueSettings) -> Self {
-        Self { pool, signal, settings }
+    pub(crate) fn new(pool: SqlitePool, signal: Arc<Notify>, settings: QueueSettings, tables: QueueTables) -> Self {
+        Self { pool, signal, settings, tables }
     }
 
     /// The settings this queue runs with.
@@ -64,7 +82,7 @@ impl SqliteCheckQueue {
 
     /// The bodies in the dead-letter table, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<String>, QueueError> {
-        let rows = sqlx::query("SELECT body FROM queue_dead_letters ORDER BY dead_at, id")
+        let rows = sqlx::query(&format!("SELECT body FROM {} ORDER BY dead_at, id", self.tables.dead_letters))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -76,7 +94,7 @@ impl SqliteCheckQueue {
     async fn try_receive(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
         let now = sql::now_millis();
         // A cheap read first: an idle poll never takes the write lock.
-        let visible = sqlx::query("SELECT 1 FROM queue_messages WHERE visible_at <= ?1 LIMIT 1")
+        let visible = sqlx::query(&format!("SELECT 1 FROM {} WHERE visible_at <= ?1 LIMIT 1", self.tables.messages))
             .bind(now)
             .fetch_optional(&self.pool)
             .await
@@ -87,17 +105,19 @@ impl SqliteCheckQueue {
         let max_receives = i64::from(self.settings.max_receive_count);
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // Writes first, so the transaction holds the write lock from its first statement.
-        sqlx::query(
-            "INSERT INTO queue_dead_letters (id, body, receive_count, created_at, dead_at) \
-             SELECT id, body, receive_count, created_at, ?1 FROM queue_messages \
+        sqlx::query(&format!(
+            "INSERT INTO {dead} (id, body, receive_count, created_at, dead_at) \
+             SELECT id, body, receive_count, created_at, ?1 FROM {messages} \
              WHERE visible_at <= ?1 AND receive_count >= ?2",
-        )
+            dead = self.tables.dead_letters,
+            messages = self.tables.messages,
+        ))
         .bind(now)
         .bind(max_receives)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        sqlx::query("DELETE FROM queue_messages WHERE visible_at <= ?1 AND receive_count >= ?2")
+        sqlx::query(&format!("DELETE FROM {} WHERE visible_at <= ?1 AND receive_count >= ?2", self.tables.messages))
             .bind(now)
             .bind(max_receives)
             .execute(&mut *tx)
@@ -105,12 +125,13 @@ impl SqliteCheckQueue {
             .map_err(backend)?;
         // The receipt is a fresh random token plus the row id: unique, and rotated by every receive.
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let rows = sqlx::query(
-            "UPDATE queue_messages \
+        let rows = sqlx::query(&format!(
+            "UPDATE {messages} \
              SET receive_count = receive_count + 1, visible_at = ?1, receipt = ?2 || '.' || id \
-             WHERE id IN (SELECT id FROM queue_messages WHERE visible_at <= ?3 ORDER BY visible_at, id LIMIT ?4) \
+             WHERE id IN (SELECT id FROM {messages} WHERE visible_at <= ?3 ORDER BY visible_at, id LIMIT ?4) \
              RETURNING id, body, receive_count, receipt",
-        )
+            messages = self.tables.messages,
+        ))
         .bind(now.saturating_add(sql::duration_millis(self.settings.visibility_timeout)))
         .bind(token)
         .bind(now)
@@ -147,10 +168,11 @@ impl CheckQueue for SqliteCheckQueue {
         let now = sql::now_millis();
         let mut tx = self.pool.begin().await.map_err(backend)?;
         for body in bodies {
-            sqlx::query(
-                "INSERT INTO queue_messages (body, visible_at, receive_count, receipt, created_at) \
+            sqlx::query(&format!(
+                "INSERT INTO {} (body, visible_at, receive_count, receipt, created_at) \
                  VALUES (?1, ?2, 0, NULL, ?2)",
-            )
+                self.tables.messages
+            ))
             .bind(body)
             .bind(now)
             .execute(&mut *tx)
@@ -188,7 +210,7 @@ impl CheckQueue for SqliteCheckQueue {
 
     async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
         let visible_at = sql::now_millis().saturating_add(sql::duration_millis(visibility));
-        let done = sqlx::query("UPDATE queue_messages SET visible_at = ?1 WHERE receipt = ?2")
+        let done = sqlx::query(&format!("UPDATE {} SET visible_at = ?1 WHERE receipt = ?2", self.tables.messages))
             .bind(visible_at)
             .bind(receipt)
             .execute(&self.pool)
@@ -201,7 +223,7 @@ impl CheckQueue for SqliteCheckQueue {
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        let done = sqlx::query("DELETE FROM queue_messages WHERE receipt = ?1")
+        let done = sqlx::query(&format!("DELETE FROM {} WHERE receipt = ?1", self.tables.messages))
             .bind(receipt)
             .execute(&self.pool)
             .await

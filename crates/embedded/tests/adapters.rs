@@ -116,6 +116,7 @@ fn alert(user_id: UserId, currency: Option<Currency>) -> Alert {
         price: Money::new(Decimal::from_str("49.90").expect("decimal"), currency),
         target_price: TargetPrice::parse("50").expect("target"),
         checked_at: pricetrack_domain::testing::now_ms(),
+        details: Default::default(),
     }
 }
 

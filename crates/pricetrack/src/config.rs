@@ -38,6 +38,48 @@ pub struct ServeConfig {
     pub user_agent: Option<String>,
     /// Per-host politeness and the headless browser (`PRICETRACK_HOST_*`, `PRICETRACK_BROWSER_*`).
     pub scrape: ScrapeSettings,
+    /// Alert delivery: SMTP for email channels, retry back-off.
+    pub delivery: DeliveryConfig,
+}
+
+/// How alerts are delivered (`PRICETRACK_SMTP_*`, `PRICETRACK_DELIVERY_*`).
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// `PRICETRACK_SMTP_URL` (a secret: it holds a password), e.g.
+    /// `smtps://user:pass@smtp.example:465`; email channels fail without it.
+    pub smtp_url: Option<SecretString>,
+    /// `PRICETRACK_SMTP_FROM`: the sender of alert emails (default `pricetrack <pricetrack@localhost>`).
+    pub smtp_from: String,
+    /// `PRICETRACK_DELIVERY_RETRY_BASE` (default `10s`): the wait after a delivery's first failed
+    /// attempt, doubled after each further one up to an hour, for 24 hours.
+    pub retry_base: Duration,
+    /// `PRICETRACK_DELIVERY_WORKERS` (default 4): alerts delivered at once.
+    pub workers: usize,
+    /// `PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT` (default `60s`): how long an alert being
+    /// delivered stays hidden from other deliverers; after a crash it comes back this much later.
+    pub visibility_timeout: Duration,
+}
+
+impl DeliveryConfig {
+    fn from_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let retry_base = env.duration_or("PRICETRACK_DELIVERY_RETRY_BASE", Duration::from_secs(10))?;
+        if retry_base.is_zero() || retry_base > Duration::from_secs(3600) {
+            return Err(ConfigError::new("PRICETRACK_DELIVERY_RETRY_BASE", "must be between 1ms and 1h"));
+        }
+        let workers: usize = env.parse_or("PRICETRACK_DELIVERY_WORKERS", 4, "a whole number from 1 to 64")?;
+        if !(1..=64).contains(&workers) {
+            return Err(ConfigError::new("PRICETRACK_DELIVERY_WORKERS", "must be a whole number from 1 to 64"));
+        }
+        Ok(Self {
+            smtp_url: env.secret("PRICETRACK_SMTP_URL"),
+            smtp_from: env
+                .string("PRICETRACK_SMTP_FROM")
+                .unwrap_or_else(|| "pricetrack <pricetrack@localhost>".to_owned()),
+            retry_base,
+            workers,
+            visibility_timeout: env.duration_or("PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT", Duration::from_secs(60))?,
+        })
+    }
 }
 
 impl ServeConfig {
@@ -78,6 +120,7 @@ impl ServeConfig {
         let cookie_secure = env.cookie_secure(false)?;
         let user_agent = env.string(vars::USER_AGENT);
         let scrape = env.scrape_settings()?;
+        let delivery = DeliveryConfig::from_settings(env)?;
 
         Ok(Self {
             listen,
@@ -91,6 +134,7 @@ impl ServeConfig {
             cookie_secure,
             user_agent,
             scrape,
+            delivery,
         })
     }
 }

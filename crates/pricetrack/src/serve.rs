@@ -6,13 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use pricetrack_api::{ApiPorts, ApiSettings, Application};
+use pricetrack_api::{ApiPorts, ApiSettings, Application, DeliveryPorts};
 use pricetrack_browser::Fetchers;
+use pricetrack_delivery::{
+    ChannelSender, Deliverer, DeliveryWorkerSettings, EmailSender, OperatorWebhook, QueueNotifier, RetryPolicy,
+    SmtpEmailSender, run_delivery_workers,
+};
+use pricetrack_domain::delivery::{ChannelStore, DeliveryLog};
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
-use pricetrack_embedded::{Database, LogNotifier, QueueSettings, WebhookNotifier};
+use pricetrack_embedded::{Database, QueueSettings, WebhookNotifier};
 use pricetrack_scraper::{Checker, WorkerSettings};
 use rand::RngCore;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{ServeConfig, validate_jwt_secret};
 
@@ -21,6 +26,10 @@ use crate::config::{ServeConfig, validate_jwt_secret};
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deliveries after which a message that keeps failing goes to the dead-letter table.
 const MAX_RECEIVE_COUNT: u32 = 5;
+/// Receives of one alert before it goes to the delivery dead-letter table: retries put the
+/// message off rather than fail it, so this only counts crashes and store failures over 24 h of
+/// retries (at most an hour apart).
+const DELIVERY_MAX_RECEIVE_COUNT: u32 = 500;
 /// How long in-flight checks may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -40,16 +49,40 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let queue: Arc<dyn CheckQueue> = Arc::new(
         db.queue(QueueSettings { visibility_timeout: VISIBILITY_TIMEOUT, max_receive_count: MAX_RECEIVE_COUNT }),
     );
-    let notifier: Arc<dyn Notifier> = match &config.webhook_url {
+    // The delivery stage: checks put decided alerts on the durable delivery queue; the delivery
+    // workers deliver them to each user's channels (and the operator's webhook), with retries.
+    let delivery_queue: Arc<dyn CheckQueue> = Arc::new(db.delivery_queue(QueueSettings {
+        visibility_timeout: config.delivery.visibility_timeout,
+        max_receive_count: DELIVERY_MAX_RECEIVE_COUNT,
+    }));
+    let notifier: Arc<dyn Notifier> = Arc::new(QueueNotifier::new(delivery_queue.clone()));
+    let operator = match &config.webhook_url {
         Some(url) => {
-            tracing::info!("alerts are POSTed to the configured webhook");
-            Arc::new(WebhookNotifier::new(url.clone(), users.clone()).context("building the webhook client")?)
+            tracing::info!("every alert is also POSTed to the operator's webhook (PRICETRACK_WEBHOOK_URL)");
+            let webhook = WebhookNotifier::new(url.clone(), users.clone()).context("building the webhook client")?;
+            Some(OperatorWebhook { notifier: Arc::new(webhook) })
         }
+        None => None,
+    };
+    let email: Option<Arc<dyn EmailSender>> = match &config.delivery.smtp_url {
+        Some(url) => Some(Arc::new(
+            SmtpEmailSender::new(url.expose_secret(), &config.delivery.smtp_from)
+                .map_err(|e| anyhow::anyhow!("PRICETRACK_SMTP_URL or PRICETRACK_SMTP_FROM: {e}"))?,
+        )),
         None => {
-            tracing::info!("PRICETRACK_WEBHOOK_URL is unset: alerts are only logged");
-            Arc::new(LogNotifier)
+            tracing::info!("PRICETRACK_SMTP_URL is unset: email channels cannot be delivered");
+            None
         }
     };
+    let channels: Arc<dyn ChannelStore> = Arc::new(db.channels());
+    let delivery_log: Arc<dyn DeliveryLog> = Arc::new(db.delivery_log());
+    let deliverer = Arc::new(Deliverer::new(
+        channels.clone(),
+        delivery_log.clone(),
+        ChannelSender::new(config.allow_private_targets, email).context("building the delivery HTTP client")?,
+        operator,
+        RetryPolicy { base: config.delivery.retry_base, ..RetryPolicy::default() },
+    ));
     if config.allow_private_targets {
         tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: checks may reach loopback and private networks");
     }
@@ -65,7 +98,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             schedule: config.schedule.clone(),
             allow_private_targets: config.allow_private_targets,
         },
-        ApiPorts { users, jobs: jobs.clone(), queue: queue.clone(), notifier: notifier.clone() },
+        ApiPorts {
+            users,
+            jobs: jobs.clone(),
+            queue: queue.clone(),
+            notifier: notifier.clone(),
+            delivery: Some(DeliveryPorts { channels, log: delivery_log, probe: deliverer.clone() }),
+        },
     )
     .await
     .with_context(|| format!("binding {}", config.listen))?;
@@ -97,6 +136,17 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         },
         shutdown.clone(),
     ));
+    let deliverers = tokio::spawn(run_delivery_workers(
+        delivery_queue,
+        deliverer,
+        DeliveryWorkerSettings {
+            workers: config.delivery.workers,
+            visibility_timeout: config.delivery.visibility_timeout,
+            receive_wait: Duration::from_secs(1),
+            shutdown_grace: SHUTDOWN_GRACE,
+        },
+        shutdown.clone(),
+    ));
     let rescheduler = tokio::spawn(pricetrack_rescheduler::run_every(
         jobs,
         queue,
@@ -110,6 +160,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     shutdown.cancel();
     workers.await.context("the worker pool panicked")?;
     rescheduler.await.context("the rescheduler panicked")?;
+    deliverers.await.context("the delivery workers panicked")?;
     fetchers.shut_down().await;
     api_result.context("the API server failed")?;
     tracing::info!("pricetrack stopped");

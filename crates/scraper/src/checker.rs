@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pricetrack_domain::ports::{JobStore, Notifier, NotifyError, StoreError, WriteOutcome};
+use pricetrack_domain::ports::{JobStore, Notifier, StoreError, WriteOutcome};
 use pricetrack_domain::{
     Alert, AlertId, CheckFailure, CheckOutcome, CheckRequest, CheckedOffer, Job, JobId, Money, SchedulePolicy,
     Timestamp,
@@ -21,13 +21,14 @@ pub enum HandleOutcome {
     /// The job no longer exists (deleted): nothing was checked, nothing was written.
     JobGone,
     /// The request carries another version than the job's: it was already handled or a newer
-    /// claim superseded it. Nothing was checked (a pending alert, if any, was published).
+    /// claim superseded it. Nothing was checked (a pending alert, if any, was handed to delivery).
     Stale,
     /// The page was checked and the outcome recorded.
     Recorded {
         /// What the check found.
         outcome: CheckOutcome,
-        /// The alert this check fired and published, if any.
+        /// The alert this check decided, if any (handed to the delivery stage, or left in the
+        /// outbox when the delivery stage's intake failed).
         alert: Option<AlertId>,
     },
     /// The page was checked, but meanwhile the job was deleted or claimed again: the outcome
@@ -42,13 +43,12 @@ pub enum CheckerError {
     /// The job store failed.
     #[error("job store failed")]
     Store(#[from] StoreError),
-    /// An alert could not be published.
-    #[error("alert could not be published")]
-    Notify(#[from] NotifyError),
 }
 
 /// Handles check requests: reads the job, fetches and reads its page, records the outcome with a
-/// write conditional on the job's version, and publishes the alert the outcome fired.
+/// write conditional on the job's version, and hands the alert the outcome decided to the
+/// delivery stage (the notifier port: the delivery queue or the alert topic). It never calls a
+/// channel, and a delivery stage that is down never stops checks.
 ///
 /// Guarantees (see the design notes): a deleted job is never written again; one alert per
 /// crossing (only the writer that won the conditional write publishes, and an alert stays in the
@@ -107,16 +107,17 @@ impl Checker {
 
     /// Handles one check request:
     /// 1. reads the job; gone: done;
-    /// 2. publishes the alert in its outbox, if any, whatever the version (a previous handler
-    ///    died or failed between its write and its publish);
+    /// 2. hands over the alert in its outbox, if any, whatever the version (a previous handler
+    ///    died or failed between its write and its hand-over); a failed hand-over is logged and
+    ///    the check goes on;
     /// 3. another version than the request's: stale, done;
     /// 4. fetches and reads the page, applies the outcome ([`Job::after_check`]) and writes it
-    ///    conditionally on the version read; if that write wins and fired an alert, publishes it
+    ///    conditionally on the version read; if that write wins and fired an alert, hands it over
     ///    and empties the outbox.
     ///
     /// A page that fails or shows no price is not an error: it is recorded as a failed check
     /// (or, when the page says the product is out of stock, as an unpriced one).
-    /// An `Err` (store or notifier failure) means "retry later".
+    /// An `Err` (job store failure) means "retry later".
     pub async fn handle(&self, request: CheckRequest) -> Result<HandleOutcome, CheckerError> {
         let key = request.key();
         let Some(mut job) = self.jobs.get(key).await? else {
@@ -124,10 +125,14 @@ impl Checker {
             return Ok(HandleOutcome::JobGone);
         };
 
-        if let Some(alert) = job.pending_alert.take() {
-            tracing::info!(job_id = %key.job_id, alert_id = %alert.id, "publishing an alert left in the outbox");
-            if self.publish(&job, &alert).await? == WriteOutcome::Gone {
-                return Ok(HandleOutcome::JobGone);
+        if let Some(alert) = job.pending_alert.clone() {
+            tracing::info!(job_id = %key.job_id, alert_id = %alert.id, "handing over an alert left in the outbox");
+            match self.hand_over(&job, &alert).await? {
+                Some(WriteOutcome::Gone) => return Ok(HandleOutcome::JobGone),
+                // Handed over: the outbox is empty now (the check below must not write it back).
+                Some(_) => job.pending_alert = None,
+                // Not taken: it stays in the outbox, written back with the check's outcome.
+                None => {}
             }
         }
 
@@ -147,10 +152,12 @@ impl Checker {
         let written = self.jobs.record_check(&transition.job, job.version, transition.observation.as_ref()).await?;
         match written {
             WriteOutcome::Applied => {
-                let alert = transition.job.pending_alert.as_ref();
+                // Decided by this check (not the one left in the outbox by an earlier check).
+                let already_pending = job.pending_alert.as_ref().map(|a| a.id);
+                let alert = transition.job.pending_alert.as_ref().filter(|a| Some(a.id) != already_pending);
                 if let Some(alert) = alert {
-                    tracing::info!(job_id = %key.job_id, alert_id = %alert.id, "target price reached");
-                    self.publish(&transition.job, alert).await?;
+                    tracing::info!(job_id = %key.job_id, alert_id = %alert.id, rule = alert.details.rule.as_str(), "alert decided");
+                    self.hand_over(&transition.job, alert).await?;
                 }
                 Ok(HandleOutcome::Recorded { outcome, alert: alert.map(|a| a.id) })
             }
@@ -165,10 +172,20 @@ impl Checker {
         }
     }
 
-    /// Publishes an alert, then empties the job's outbox if it still holds that alert.
-    async fn publish(&self, job: &Job, alert: &Alert) -> Result<WriteOutcome, CheckerError> {
-        self.notifier.publish(alert).await?;
-        Ok(self.jobs.clear_pending_alert(job.key(), alert.id).await?)
+    /// Hands an alert to the delivery stage, then empties the job's outbox if it still holds
+    /// that alert. The delivery stage's intake failing never holds the check back: the alert
+    /// stays in the outbox (`None`) and whoever handles the job next hands it over again.
+    async fn hand_over(&self, job: &Job, alert: &Alert) -> Result<Option<WriteOutcome>, CheckerError> {
+        if let Err(e) = self.notifier.publish(alert).await {
+            tracing::warn!(
+                job_id = %job.id,
+                alert_id = %alert.id,
+                error = %e,
+                "the delivery stage did not take the alert; it stays in the outbox"
+            );
+            return Ok(None);
+        }
+        Ok(Some(self.jobs.clear_pending_alert(job.key(), alert.id).await?))
     }
 
     /// Fetches the job's page and reads its offer. Never fails: failures are outcomes.

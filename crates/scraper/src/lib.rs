@@ -18,6 +18,6 @@ pub use fetch::{FetchError, FetchedPage, PageFetcher};
 pub use politeness::{PoliteFetcher, PolitenessSettings};
 pub use static_fetcher::{
     FetcherBuildError, GuardError, StaticFetcher, StaticFetcherSettings, check_redirect, check_target,
-    parse_retry_after, resolve_public,
+    guarded_client_builder, parse_retry_after, resolve_public,
 };
 pub use worker::{WorkerPool, WorkerSettings, run_workers};

@@ -188,6 +188,18 @@ pub async fn resolve_public(host: &str, allow_private: bool) -> Result<Vec<Socke
     GuardedResolver::lookup(host.to_owned(), allow_private).await
 }
 
+/// A reqwest client builder with the product pages' address guard: names are resolved by the
+/// guarded resolver (refused when any address is internal, unless `allow_private`; the
+/// connection goes to the addresses checked), proxies from the environment are ignored, and
+/// redirects are not followed. For other outbound requests to user-given URLs (alert channels);
+/// check a literal IP host with [`check_target`] before each request.
+pub fn guarded_client_builder(allow_private: bool) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+        .redirect(reqwest::redirect::Policy::none())
+}
+
 /// Decides one redirect hop: refuses a scheme other than http/https, a literal internal IP host
 /// (unless `allow_private`), and a hop beyond `max_redirects`. `previous_urls` is the number of
 /// URLs already requested in the chain, the original one included (so `1` on the first redirect).

@@ -12,7 +12,7 @@ use pricetrack_domain::{
     SchedulePolicy,
 };
 use pricetrack_scraper::{
-    Checker, CheckerError, FetchError, FetchedPage, HandleOutcome, PageFetcher, StaticFetcher, StaticFetcherSettings,
+    Checker, FetchError, FetchedPage, HandleOutcome, PageFetcher, StaticFetcher, StaticFetcherSettings,
 };
 use rust_decimal::Decimal;
 use support::{Env, RecordingNotifier, Shop, checker};
@@ -264,7 +264,7 @@ async fn a_failed_fetch_is_recorded_with_a_readable_error() {
 }
 
 #[tokio::test]
-async fn a_failed_publish_keeps_the_alert_and_the_next_handling_republishes_the_same_id() {
+async fn a_failed_hand_over_keeps_the_alert_and_never_holds_the_check_back() {
     let env = Env::new().await;
     let shop = Shop::start().await;
     shop.set_price(Some("10"));
@@ -273,33 +273,41 @@ async fn a_failed_publish_keeps_the_alert_and_the_next_handling_republishes_the_
     let notifier = Arc::new(RecordingNotifier::default());
     let checker = checker(&env, &notifier);
 
+    // The delivery stage's intake is down: the check is recorded all the same.
     notifier.set_failing(true);
-    let err = checker.handle(request).await.expect_err("publish failed");
-    assert!(matches!(err, CheckerError::Notify(_)), "{err:?}");
+    let outcome = checker.handle(request).await.expect("a failed hand-over is not an error");
+    assert!(matches!(outcome, HandleOutcome::Recorded { alert: Some(_), .. }), "{outcome:?}");
     let stored = env.job(job.key()).await.expect("job");
     let pending = stored.pending_alert.clone().expect("alert kept in the outbox");
     assert_eq!(stored.alert_state, AlertState::Fired);
+    assert!(stored.last_checked_at.is_some());
 
-    // Still down on the redelivery: still an error, still pending, nothing fetched again.
-    assert!(checker.handle(request).await.is_err());
-    assert_eq!(env.job(job.key()).await.expect("job").pending_alert.map(|a| a.id), Some(pending.id));
+    // Still down at the next check: the job is checked again (last_checked_at moves), the alert
+    // stays pending with its id.
+    let next = env.claim_request(job.key(), later(2)).await;
+    assert!(matches!(checker.handle(next).await.expect("check"), HandleOutcome::Recorded { alert: None, .. }));
+    let again = env.job(job.key()).await.expect("job");
+    assert!(again.last_checked_at > stored.last_checked_at, "checks go on while delivery is down");
+    assert_eq!(again.pending_alert.map(|a| a.id), Some(pending.id));
+    assert_eq!(shop.hits(), 2);
 
+    // Back up: a redelivered (stale) request hands the same alert over and checks nothing.
     notifier.set_failing(false);
-    assert_eq!(checker.handle(request).await.expect("redelivery"), HandleOutcome::Stale);
+    assert_eq!(checker.handle(next).await.expect("redelivery"), HandleOutcome::Stale);
     let alerts = notifier.alerts();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].id, pending.id, "the same alert id, so receivers can de-duplicate");
     assert_eq!(env.job(job.key()).await.expect("job").pending_alert, None);
-    assert_eq!(shop.hits(), 1);
+    assert_eq!(shop.hits(), 2);
 
     // Later checks below the target stay quiet: the crossing already alerted.
-    let next = env.claim_request(job.key(), later(2)).await;
+    let next = env.claim_request(job.key(), later(4)).await;
     assert!(matches!(checker.handle(next).await.expect("check"), HandleOutcome::Recorded { alert: None, .. }));
     assert_eq!(notifier.alerts().len(), 1);
 }
 
 #[tokio::test]
-async fn an_alert_left_in_the_outbox_is_published_before_the_next_check() {
+async fn an_alert_left_in_the_outbox_is_handed_over_before_the_next_check() {
     let env = Env::new().await;
     let shop = Shop::start().await;
     shop.set_price(Some("10"));
@@ -308,11 +316,10 @@ async fn an_alert_left_in_the_outbox_is_published_before_the_next_check() {
     let notifier = Arc::new(RecordingNotifier::default());
     let checker = checker(&env, &notifier);
     notifier.set_failing(true);
-    assert!(checker.handle(request).await.is_err());
+    checker.handle(request).await.expect("recorded");
     let pending = env.job(job.key()).await.expect("job").pending_alert.expect("pending");
 
-    // The failed message went to the dead-letter queue; the lease ran out and the rescheduler
-    // claimed the job again. The new request publishes the old alert, then checks.
+    // The next claim hands the old alert over, then checks.
     notifier.set_failing(false);
     shop.set_price(Some("90"));
     let next = env.claim_request(job.key(), later(2)).await;

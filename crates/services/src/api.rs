@@ -58,7 +58,18 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
         allow_private_targets: config.allow_private_targets,
         ..ApiSettings::new(config.jwt_secret.clone())
     };
-    let app = Application::build(config.listen, settings, ApiPorts { users, jobs, queue, notifier })
+    // Channels and the delivery log live in the jobs' table; the API only checks and tests
+    // channels (the scraper's delivery workers deliver).
+    let crate::delivery::DeliveryParts { deliverer, channels, log } = crate::delivery::deliverer(
+        &aws,
+        &config.table,
+        &config.topic_arn,
+        config.allow_private_targets,
+        pricetrack_delivery::RetryPolicy::default(),
+    )?;
+    let probe = Arc::new(crate::delivery::AwsChannelProbe { deliverer, email: aws.email(&config.topic_arn) });
+    let delivery = Some(pricetrack_api::DeliveryPorts { channels, log, probe });
+    let app = Application::build(config.listen, settings, ApiPorts { users, jobs, queue, notifier, delivery })
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %app.local_addr(), table = %config.table, "api started");

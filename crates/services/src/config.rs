@@ -20,6 +20,14 @@ pub mod vars {
     pub const TABLE: &str = "PRICETRACK_TABLE";
     /// The URL of the SQS check queue.
     pub const QUEUE_URL: &str = "PRICETRACK_QUEUE_URL";
+    /// The URL of the SQS delivery queue (subscribed to the alert topic).
+    pub const DELIVERY_QUEUE_URL: &str = "PRICETRACK_DELIVERY_QUEUE_URL";
+    /// Alerts delivered at once by the scraper's delivery workers.
+    pub const DELIVERY_WORKERS: &str = "PRICETRACK_DELIVERY_WORKERS";
+    /// The wait after a delivery's first failed attempt (doubled after each further one).
+    pub const DELIVERY_RETRY_BASE: &str = "PRICETRACK_DELIVERY_RETRY_BASE";
+    /// The delivery queue's visibility timeout, in seconds.
+    pub const DELIVERY_VISIBILITY_TIMEOUT_SECS: &str = "PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT_SECS";
     /// The ARN of the SNS alert topic.
     pub const TOPIC_ARN: &str = "PRICETRACK_TOPIC_ARN";
     /// The PostgreSQL connection URL (a secret: it may hold a password).
@@ -127,6 +135,15 @@ pub struct ScraperConfig {
     /// `PRICETRACK_SHUTDOWN_GRACE_SECS` (default 25): after SIGTERM, how long checks in flight
     /// may take to finish.
     pub shutdown_grace: Duration,
+    /// `PRICETRACK_DELIVERY_QUEUE_URL` (required): alerts to deliver, from the alert topic.
+    pub delivery_queue_url: String,
+    /// `PRICETRACK_DELIVERY_WORKERS` (1 to 64, default 4): alerts delivered at once.
+    pub delivery_workers: usize,
+    /// `PRICETRACK_DELIVERY_RETRY_BASE` (default `10s`): wait after a delivery's first failure,
+    /// doubled after each further one up to an hour, for 24 hours.
+    pub delivery_retry_base: Duration,
+    /// `PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT_SECS` (default the delivery queue's, 60).
+    pub delivery_visibility_timeout: Duration,
 }
 
 impl ScraperConfig {
@@ -156,7 +173,25 @@ impl ScraperConfig {
                 ),
             ));
         }
+        let delivery_queue_url = env.required(vars::DELIVERY_QUEUE_URL)?;
+        let delivery_workers: usize = env.parse_or(vars::DELIVERY_WORKERS, 4, "a whole number from 1 to 64")?;
+        if !(1..=64).contains(&delivery_workers) {
+            return Err(ConfigError::new(vars::DELIVERY_WORKERS, "must be a whole number from 1 to 64"));
+        }
+        let delivery_retry_base = env.duration_or(vars::DELIVERY_RETRY_BASE, Duration::from_secs(10))?;
+        if delivery_retry_base.is_zero() || delivery_retry_base > Duration::from_secs(3600) {
+            return Err(ConfigError::new(vars::DELIVERY_RETRY_BASE, "must be between 1ms and 1h"));
+        }
+        let delivery_visibility_timeout = env.secs_at_least(
+            vars::DELIVERY_VISIBILITY_TIMEOUT_SECS,
+            u64::from(pricetrack_aws::schema::DELIVERY_QUEUE_VISIBILITY_TIMEOUT_SECS),
+            1,
+        )?;
         Ok(Self {
+            delivery_queue_url,
+            delivery_workers,
+            delivery_retry_base,
+            delivery_visibility_timeout,
             table,
             queue_url,
             topic_arn,
@@ -220,10 +255,11 @@ mod tests {
         Env::new(move |k| map.get(k).cloned())
     }
 
-    const AWS: [(&str, &str); 3] = [
+    const AWS: [(&str, &str); 4] = [
         ("PRICETRACK_TABLE", "t"),
         ("PRICETRACK_QUEUE_URL", "http://127.0.0.1:5000/123456789012/q"),
         ("PRICETRACK_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:a"),
+        ("PRICETRACK_DELIVERY_QUEUE_URL", "http://127.0.0.1:5000/123456789012/d"),
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {

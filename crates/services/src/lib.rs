@@ -15,6 +15,7 @@
 pub mod config;
 
 mod api;
+pub mod delivery;
 mod rescheduler;
 mod scraper;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pricetrack_aws::AwsAdapters;
 use pricetrack_browser::Fetchers;
+use pricetrack_delivery::{DeliveryWorkerSettings, RetryPolicy, run_delivery_workers};
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier};
 use pricetrack_scraper::{Checker, WorkerSettings};
 use tokio_util::sync::CancellationToken;
@@ -38,8 +39,32 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
         config.schedule.clone(),
     )));
 
+    // The delivery stage: a second worker pool, fed by the delivery queue (the alert topic's
+    // subscription), delivering to each user's channels with retries. A failing channel holds
+    // back only its own deliveries, never a check.
+    let crate::delivery::DeliveryParts { deliverer, .. } = crate::delivery::deliverer(
+        &aws,
+        &config.table,
+        &config.topic_arn,
+        config.allow_private_targets,
+        RetryPolicy { base: config.delivery_retry_base, ..RetryPolicy::default() },
+    )?;
+    let delivery_queue: Arc<dyn CheckQueue> = Arc::new(aws.check_queue(&config.delivery_queue_url));
+    let deliverers = tokio::spawn(run_delivery_workers(
+        delivery_queue,
+        deliverer,
+        DeliveryWorkerSettings {
+            workers: config.delivery_workers,
+            visibility_timeout: config.delivery_visibility_timeout,
+            receive_wait: RECEIVE_WAIT,
+            shutdown_grace: config.shutdown_grace,
+        },
+        shutdown.clone(),
+    ));
+
     tracing::info!(
         workers = config.workers,
+        delivery_workers = config.delivery_workers,
         visibility_timeout_s = config.visibility_timeout.as_secs(),
         table = %config.table,
         queue_url = %config.queue_url,
@@ -57,6 +82,7 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
         shutdown,
     )
     .await;
+    deliverers.await.context("the delivery workers panicked")?;
     fetchers.shut_down().await;
     tracing::info!("scraper stopped");
     Ok(())

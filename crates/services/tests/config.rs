@@ -22,6 +22,7 @@ fn env(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
         ("PRICETRACK_TABLE", "t"),
         ("PRICETRACK_QUEUE_URL", "http://127.0.0.1:1/123456789012/q"),
         ("PRICETRACK_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:a"),
+        ("PRICETRACK_DELIVERY_QUEUE_URL", "http://127.0.0.1:1/123456789012/d"),
         ("DATABASE_URL", "postgres://pricetrack:db-password-xyz@127.0.0.1:1/pricetrack"),
         ("PRICETRACK_JWT_SECRET", SECRET),
     ]
@@ -70,6 +71,7 @@ fn every_program_names_a_missing_resource() {
         (SCRAPER, "PRICETRACK_TABLE"),
         (SCRAPER, "PRICETRACK_QUEUE_URL"),
         (SCRAPER, "PRICETRACK_TOPIC_ARN"),
+        (SCRAPER, "PRICETRACK_DELIVERY_QUEUE_URL"),
         (RESCHEDULER, "PRICETRACK_TABLE"),
         (RESCHEDULER, "PRICETRACK_QUEUE_URL"),
     ] {

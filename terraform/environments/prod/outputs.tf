@@ -30,6 +30,11 @@ output "dead_letter_queue_url" {
   value       = module.pricetrack.dead_letter_queue_url
 }
 
+output "delivery_queue_url" {
+  description = "PRICETRACK_DELIVERY_QUEUE_URL."
+  value       = module.pricetrack.delivery_queue_url
+}
+
 output "topic_arn" {
   description = "PRICETRACK_TOPIC_ARN."
   value       = module.pricetrack.topic_arn

@@ -173,3 +173,87 @@ resource "aws_sqs_queue_policy" "checks" {
   queue_url = aws_sqs_queue.checks.id
   policy    = data.aws_iam_policy_document.checks.json
 }
+
+# ---- the delivery stage (issue 11) ----------------------------------------------------------------
+# Alerts the deliverers failed to handle DELIVERY_QUEUE_MAX_RECEIVE_COUNT times (crashes, store
+# failures: channel failures are retried by putting the message off, not by failing it).
+resource "aws_sqs_queue" "deliveries_dlq" {
+  name                              = "${var.name}-deliveries-dlq"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  tags                              = var.tags
+}
+
+# Alerts to deliver (schema.rs: DELIVERY_QUEUE_VISIBILITY_TIMEOUT_SECS,
+# DELIVERY_QUEUE_MAX_RECEIVE_COUNT), fed by the alert topic and consumed by the scraper's
+# delivery workers. Retention (4 days) outlasts the 24 hours of retries.
+resource "aws_sqs_queue" "deliveries" {
+  name                              = "${var.name}-deliveries"
+  visibility_timeout_seconds        = 60
+  receive_wait_time_seconds         = 20
+  message_retention_seconds         = 345600
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.deliveries_dlq.arn
+    maxReceiveCount     = 500
+  })
+  tags = var.tags
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "deliveries_dlq" {
+  queue_url = aws_sqs_queue.deliveries_dlq.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.deliveries.arn]
+  })
+}
+
+data "aws_iam_policy_document" "deliveries" {
+  statement {
+    sid       = "AlertTopicDelivers"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.deliveries.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_sns_topic.alerts.arn]
+    }
+  }
+  statement {
+    sid       = "TlsOnly"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.deliveries.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "deliveries" {
+  queue_url = aws_sqs_queue.deliveries.id
+  policy    = data.aws_iam_policy_document.deliveries.json
+}
+
+# Alerts only (schema.rs: delivery_filter_policy, KIND_ATTRIBUTE = "kind"): the emails of email
+# channels go through the same topic to their own subscriptions, never back to this queue.
+resource "aws_sns_topic_subscription" "deliveries" {
+  topic_arn            = aws_sns_topic.alerts.arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.deliveries.arn
+  raw_message_delivery = true
+  filter_policy        = jsonencode({ kind = ["alert"] })
+  depends_on           = [aws_sqs_queue_policy.deliveries]
+}

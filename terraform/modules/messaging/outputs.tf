@@ -37,3 +37,23 @@ output "topic_arn" {
   description = "PRICETRACK_TOPIC_ARN."
   value       = aws_sns_topic.alerts.arn
 }
+
+output "delivery_queue_url" {
+  description = "PRICETRACK_DELIVERY_QUEUE_URL."
+  value       = aws_sqs_queue.deliveries.url
+}
+
+output "delivery_queue_arn" {
+  description = "ARN of the delivery queue."
+  value       = aws_sqs_queue.deliveries.arn
+}
+
+output "delivery_queue_name" {
+  description = "Name of the delivery queue (for CloudWatch metrics)."
+  value       = aws_sqs_queue.deliveries.name
+}
+
+output "delivery_dead_letter_queue_name" {
+  description = "Name of the delivery dead-letter queue (for CloudWatch metrics)."
+  value       = aws_sqs_queue.deliveries_dlq.name
+}

@@ -173,7 +173,8 @@ data "aws_iam_policy_document" "api" {
     resources = [module.messaging.queue_arn]
   }
   statement {
-    sid       = "SubscribeNewUsers"
+    # An email channel's subscription, made when the user adds the channel (never at sign-up).
+    sid       = "SubscribeEmailChannels"
     actions   = ["sns:Subscribe"]
     resources = [module.messaging.topic_arn]
   }
@@ -209,6 +210,14 @@ data "aws_iam_policy_document" "scraper" {
     sid       = "Alerts"
     actions   = ["sns:Publish"]
     resources = [module.messaging.topic_arn]
+  }
+  statement {
+    # The delivery workers: alerts from the delivery queue, put off until their next retry.
+    sid = "Deliveries"
+    actions = [
+      "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+    ]
+    resources = [module.messaging.delivery_queue_arn]
   }
   statement {
     sid       = "EncryptedData"

@@ -30,6 +30,11 @@ output "dead_letter_queue_url" {
   value       = module.messaging.dead_letter_queue_url
 }
 
+output "delivery_queue_url" {
+  description = "PRICETRACK_DELIVERY_QUEUE_URL."
+  value       = module.messaging.delivery_queue_url
+}
+
 output "topic_arn" {
   description = "PRICETRACK_TOPIC_ARN."
   value       = module.messaging.topic_arn

@@ -70,6 +70,20 @@ pub fn test_settings() -> ApiSettings {
     settings
 }
 
+/// The delivery ports over `db`: real channel store, delivery log and deliverer (no email).
+pub fn delivery_ports(db: &Database, allow_private: bool) -> pricetrack_api::DeliveryPorts {
+    let channels: Arc<dyn pricetrack_domain::delivery::ChannelStore> = Arc::new(db.channels());
+    let log: Arc<dyn pricetrack_domain::delivery::DeliveryLog> = Arc::new(db.delivery_log());
+    let deliverer = pricetrack_delivery::Deliverer::new(
+        channels.clone(),
+        log.clone(),
+        pricetrack_delivery::ChannelSender::new(allow_private, None).unwrap(),
+        None,
+        pricetrack_delivery::RetryPolicy::default(),
+    );
+    pricetrack_api::DeliveryPorts { channels, log, probe: Arc::new(deliverer) }
+}
+
 /// Starts an API with the test settings.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -97,6 +111,7 @@ pub async fn spawn_app_with_ports(
         jobs: Arc::new(db.jobs()),
         queue: queue.clone(),
         notifier: notifier.clone(),
+        delivery: Some(delivery_ports(&db, settings.allow_private_targets)),
     };
     let mut ports = ports;
     replace(&mut ports);

@@ -63,6 +63,7 @@ pub fn aws_env(resources: &Resources) -> BTreeMap<String, String> {
         ("PRICETRACK_TABLE", &resources.table),
         ("PRICETRACK_QUEUE_URL", &resources.queue_url),
         ("PRICETRACK_TOPIC_ARN", &resources.topic_arn),
+        ("PRICETRACK_DELIVERY_QUEUE_URL", &resources.delivery_queue_url),
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }
