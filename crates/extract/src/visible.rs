@@ -143,6 +143,11 @@ const OLD_WORDS: &[&str] = &[
     "retail",
     "reference",
     "standard",
+    "tachado",
+    "barre",
+    "barrato",
+    "streichpreis",
+    "durchgestrichen",
 ];
 
 /// Class / id words of amounts that are not the price: savings, unit prices, instalments,
@@ -757,7 +762,9 @@ fn judge<'a>(
         if name == "body" {
             break;
         }
-        if matches!(name, "del" | "s" | "strike") {
+        let struck_style = value.attr("style").is_some_and(|s| s.to_ascii_lowercase().contains("line-through"));
+        let struck_attr = value.attrs().any(|(k, v)| k.contains("strike") && v.eq_ignore_ascii_case("true"));
+        if matches!(name, "del" | "s" | "strike") || struck_style || struck_attr {
             old = true;
             exclude("struck through");
         }
