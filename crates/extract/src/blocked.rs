@@ -93,8 +93,10 @@ pub fn detect_block(html: &str) -> Option<BlockKind> {
         return Some(BlockKind::Akamai);
     }
     let captcha_widget = has("g-recaptcha") || has("h-captcha") || has("hcaptcha.com") || has("recaptcha/api.js");
-    let captcha_words = ["captcha", "are you a robot", "are you human", "verify you are human", "unusual traffic", "bot protection"];
-    if (captcha_widget && (title.contains("captcha") || title.contains("robot") || title.contains("verif") || html.len() < 30_000))
+    let captcha_words =
+        ["captcha", "are you a robot", "are you human", "verify you are human", "unusual traffic", "bot protection"];
+    if (captcha_widget
+        && (title.contains("captcha") || title.contains("robot") || title.contains("verif") || html.len() < 30_000))
         || (html.len() < 30_000 && captcha_words.iter().filter(|w| head.contains(*w)).count() >= 2)
     {
         return Some(BlockKind::Captcha);
@@ -108,7 +110,10 @@ mod tests {
 
     #[test]
     fn a_product_page_is_not_blocked() {
-        assert_eq!(detect_block("<html><head><title>Kettle</title></head><body><h1>Kettle</h1>19,99 €</body></html>"), None);
+        assert_eq!(
+            detect_block("<html><head><title>Kettle</title></head><body><h1>Kettle</h1>19,99 €</body></html>"),
+            None
+        );
         assert_eq!(detect_block(""), None);
         assert_eq!(detect_block("<title>"), None);
     }

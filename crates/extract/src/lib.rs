@@ -255,10 +255,11 @@ fn read_page<'a>(page: &page::Page<'a>) -> Result<Reading<'a>, ExtractError> {
             .filter(|(_, other)| !same_price(&other.price, &found.price))
             .map(|(method, other)| SourcePrice { method: *method, price: other.price })
             .collect();
-        others.extend(visible_price.filter(|v| !same_price(v, &found.price)).map(|price| SourcePrice {
-            method: ExtractionMethod::Visible,
-            price,
-        }));
+        others.extend(
+            visible_price
+                .filter(|v| !same_price(v, &found.price))
+                .map(|price| SourcePrice { method: ExtractionMethod::Visible, price }),
+        );
         Some(offer_from(found.clone(), *method, others, doc))
     } else if let Some((method, found)) = structured.first() {
         Some(checked_against_buy_box(page, *method, found, &structured, &visible))
@@ -316,7 +317,9 @@ fn checked_against_buy_box(
     let pick = visible.pick();
     let shown_as_old = |amount| visible.seen.iter().any(|s| s.old && s.price.amount == amount);
     match pick {
-        Some(pick) if !same_price(&pick.price, &price) && shown_as_old(price.amount) && !shown_as_old(pick.price.amount) => {
+        Some(pick)
+            if !same_price(&pick.price, &price) && shown_as_old(price.amount) && !shown_as_old(pick.price.amount) =>
+        {
             // The structured price is the page's struck-through one: stale.
             let mut visible_price = pick.price;
             if visible_price.currency.is_none() {
@@ -368,7 +371,9 @@ pub fn extract_offer(html: &str, page_url: Option<&url::Url>) -> Result<Offer, E
     let page = page::Page::new(&doc, page_url);
     match read_page(&page) {
         Ok(reading) => Ok(reading.offer),
-        Err(ExtractError::NoPrice) => Err(blocked::detect_block(html).map_or(ExtractError::NoPrice, ExtractError::Blocked)),
+        Err(ExtractError::NoPrice) => {
+            Err(blocked::detect_block(html).map_or(ExtractError::NoPrice, ExtractError::Blocked))
+        }
         Err(e) => Err(e),
     }
 }
@@ -525,12 +530,12 @@ fn structured_selector(page: &page::Page<'_>, method: ExtractionMethod) -> Optio
             })?;
             Some(page.selector_of(el))
         }
-        ExtractionMethod::Meta => ["product:sale_price:amount", "product:price:amount", "og:price:amount"]
-            .iter()
-            .find_map(|name| {
+        ExtractionMethod::Meta => {
+            ["product:sale_price:amount", "product:price:amount", "og:price:amount"].iter().find_map(|name| {
                 let css = format!(r#"meta[property="{name}"]"#);
                 html::select_first(page.doc, &css).map(|_| css)
-            }),
+            })
+        }
         _ => None,
     }
 }

@@ -39,8 +39,6 @@ pub(crate) struct Seen<'a> {
     pub(crate) element: ElementRef<'a>,
     /// The price read.
     pub(crate) price: Money,
-    /// How sure the currency is (`None`: no marker in the text).
-    pub(crate) strength: Option<Strength>,
     /// The label and the text around it, whitespace collapsed (for people and for the rules).
     pub(crate) context: String,
     /// Why it is not the price to pay, if it is not.
@@ -52,6 +50,8 @@ pub(crate) struct Seen<'a> {
     pub(crate) score: i32,
     /// It came from a platform's price box.
     pub(crate) platform: bool,
+    /// The page says the price includes tax (`Some(true)`) or excludes it (`Some(false)`).
+    pub(crate) tax_included: Option<bool>,
 }
 
 /// What the visible pass found.
@@ -333,7 +333,6 @@ const TAX_INCLUDED: &[&str] = &[
     "inc. vat",
     "inc vat",
     "with tax",
-    "withtax",
     "kdv dahil",
     "brutto",
 ];
@@ -349,7 +348,6 @@ const TAX_EXCLUDED: &[&str] = &[
     "ex. vat",
     "ex vat",
     "without tax",
-    "withouttax",
     "netto",
     "sin iva",
     "+ iva",
@@ -518,7 +516,8 @@ fn column_header(cell: ElementRef<'_>) -> Option<String> {
     if cell.value().name() != "td" {
         return None;
     }
-    let column = cell.prev_siblings().filter_map(ElementRef::wrap).filter(|e| matches!(e.value().name(), "td" | "th")).count();
+    let column =
+        cell.prev_siblings().filter_map(ElementRef::wrap).filter(|e| matches!(e.value().name(), "td" | "th")).count();
     let table = cell.ancestors().filter_map(ElementRef::wrap).find(|e| e.value().name() == "table")?;
     let head_row = html::select_within(table, "tr").into_iter().find(|row| {
         row.children().filter_map(ElementRef::wrap).any(|c| c.value().name() == "th")
@@ -537,7 +536,9 @@ fn label_before(el: ElementRef<'_>) -> String {
         for sibling in current.prev_siblings() {
             let text = match sibling.value() {
                 Node::Text(t) => t.to_string(),
-                Node::Element(e) if !never_shown(e.name()) => ElementRef::wrap(sibling).map(html::text_of).unwrap_or_default(),
+                Node::Element(e) if !never_shown(e.name()) => {
+                    ElementRef::wrap(sibling).map(html::text_of).unwrap_or_default()
+                }
                 _ => String::new(),
             };
             label = format!("{text} {label}");
@@ -562,7 +563,9 @@ fn text_after(el: ElementRef<'_>) -> String {
         for sibling in current.next_siblings() {
             let text = match sibling.value() {
                 Node::Text(t) => t.to_string(),
-                Node::Element(e) if !never_shown(e.name()) => ElementRef::wrap(sibling).map(html::text_of).unwrap_or_default(),
+                Node::Element(e) if !never_shown(e.name()) => {
+                    ElementRef::wrap(sibling).map(html::text_of).unwrap_or_default()
+                }
                 _ => String::new(),
             };
             after.push(' ');
@@ -570,6 +573,10 @@ fn text_after(el: ElementRef<'_>) -> String {
             if after.trim().chars().count() >= 30 {
                 return html::collapse(&after);
             }
+        }
+        // The text after a table cell or a list item belongs to the next one.
+        if matches!(current.value().name(), "td" | "th" | "li") {
+            break;
         }
         match current.parent().and_then(ElementRef::wrap) {
             Some(parent) if html::text_of(parent).chars().count() <= MAX_PRICE_TEXT * 2 => current = parent,
@@ -596,13 +603,20 @@ fn price_box(el: ElementRef<'_>) -> Option<(ElementRef<'_>, String)> {
             if parsed.strength.is_some() {
                 return Some((current, text));
             }
-            if fallback.is_none() && html::self_and_ancestors(current).take(3).any(|e| words_of(e.value()).iter().any(|w| w.contains("price") || w == "prc" || w == "amount")) {
+            if fallback.is_none()
+                && html::self_and_ancestors(current)
+                    .take(3)
+                    .any(|e| words_of(e.value()).iter().any(|w| w.contains("price") || w == "prc" || w == "amount"))
+            {
                 fallback = Some((current, text));
             }
         }
         // A price box is small: a parent with many children is a container of several things.
         match current.parent().and_then(ElementRef::wrap) {
-            Some(parent) if parent.value().name() != "body" && parent.children().filter(|c| c.value().is_element()).count() <= 4 => {
+            Some(parent)
+                if parent.value().name() != "body"
+                    && parent.children().filter(|c| c.value().is_element()).count() <= 4 =>
+            {
                 current = parent;
             }
             _ => break,
@@ -669,7 +683,6 @@ pub(crate) fn read<'a>(page: &Page<'a>) -> Visible<'a> {
                             let (wide, wide_text, bonus) = &boxes[index];
                             let same = price::parse_price_detailed(wide_text, None).map(|p| p.money.amount) == amount;
                             if same && *bonus == 0 && price_text(*wide).chars().count() > text.chars().count() + 3 {
-                                let _ = wide;
                                 boxes[index] = (el, text, 0);
                             }
                         }
@@ -704,12 +717,16 @@ pub(crate) fn read<'a>(page: &Page<'a>) -> Visible<'a> {
     //    or offers, not the product's price.
     drop_repeated(&mut seen);
 
-    // A tax-included price wins over the same row's tax-excluded one: only when both are shown.
-    let has_tax_included = seen.iter().any(|s| s.excluded.is_none() && contains_any(&s.context.to_lowercase(), TAX_INCLUDED));
-    if has_tax_included {
-        for s in seen.iter_mut().filter(|s| s.excluded.is_none()) {
-            if contains_any(&s.context.to_lowercase(), TAX_EXCLUDED) && !contains_any(&s.context.to_lowercase(), TAX_INCLUDED) {
-                s.score -= 40;
+    // Where the page shows a tax-included and a tax-excluded price, the tax-included one is the
+    // price to pay.
+    let shows_both =
+        [true, false].iter().all(|tax| seen.iter().any(|s| s.excluded.is_none() && s.tax_included == Some(*tax)));
+    if shows_both {
+        for s in &mut seen {
+            match s.tax_included {
+                Some(true) => s.score += 20,
+                Some(false) => s.score -= 40,
+                None => {}
             }
         }
     }
@@ -776,7 +793,9 @@ fn judge<'a>(
         }
         let words = words_of(value);
         if depth <= 4 {
-            if words.iter().any(|w| OLD_WORDS.contains(&w.as_str())) || words.windows(2).any(|pair| pair[0] == "list" && pair[1] == "price") {
+            if words.iter().any(|w| OLD_WORDS.contains(&w.as_str()))
+                || words.windows(2).any(|pair| pair[0] == "list" && pair[1] == "price")
+            {
                 old = true;
                 exclude("old price");
             }
@@ -788,9 +807,6 @@ fn judge<'a>(
             }
             if depth <= 2 && words.iter().any(|w| w.contains("price") || w == "prc" || w == "amount") {
                 score += 10;
-            }
-            if words.iter().any(|w| w == "tax" || w == "with") && words.iter().any(|w| w == "included" || w == "tax") {
-                // `TaxIncluded`, `price--withTax`: read through the labels below.
             }
         }
         if words.iter().any(|w| OTHER_PRODUCT_WORDS.contains(&w.as_str())) {
@@ -810,12 +826,22 @@ fn judge<'a>(
     {
         exclude("not a price to pay");
     }
-    let tax_text = format!("{header_lower} {near_label} {}", class_text(el));
-    if contains_any(&tax_text, TAX_INCLUDED) {
-        score += 15;
-    }
+    // Tax, from the labels (`（税込）`, `inkl. MwSt.`) and the classes (`TaxIncluded`,
+    // `price--withoutTax`).
+    let tax_text = format!("{header_lower} {near_label}");
+    let class_words: Vec<String> = html::self_and_ancestors(el).take(3).flat_map(|e| words_of(e.value())).collect();
+    let pair = |a: &str, b: &[&str]| class_words.windows(2).any(|w| w[0] == a && b.contains(&w[1].as_str()));
+    let tax_included = if contains_any(&tax_text, TAX_INCLUDED) || pair("tax", &["included", "incl", "inc"]) || pair("with", &["tax", "vat"]) {
+        Some(true)
+    } else if contains_any(&tax_text, TAX_EXCLUDED) || pair("tax", &["excluded", "excl", "ex"]) || pair("without", &["tax", "vat"]) {
+        Some(false)
+    } else {
+        None
+    };
     let lower_text = text.to_lowercase();
-    if ["from ", "ab ", "desde ", "à partir de", "starting at", "dès "].iter().any(|w| near_label.contains(w) || lower_text.starts_with(w.trim()))
+    if ["from ", "ab ", "desde ", "à partir de", "starting at", "dès "]
+        .iter()
+        .any(|w| near_label.contains(w) || lower_text.starts_with(w.trim()))
     {
         score -= 30;
     }
@@ -841,10 +867,15 @@ fn judge<'a>(
         // A list item or article beside others like it, that links elsewhere and shows a
         // price, is another product's card.
         if matches!(name, "li" | "article")
-            && ancestor.prev_siblings().chain(ancestor.next_siblings()).filter_map(ElementRef::wrap).any(|sib| sib.value().name() == name)
+            && ancestor
+                .prev_siblings()
+                .chain(ancestor.next_siblings())
+                .filter_map(ElementRef::wrap)
+                .any(|sib| sib.value().name() == name)
             && html::select_within(ancestor, "a[href]").into_iter().any(|a| {
                 let t = html::text_of(a);
-                t.chars().filter(|c| c.is_alphabetic()).count() > 3 && price::parse_price(&t).is_none_or(|_| t.len() > 20)
+                t.chars().filter(|c| c.is_alphabetic()).count() > 3
+                    && price::parse_price(&t).is_none_or(|_| t.len() > 20)
             })
         {
             exclude("another product's card");
@@ -861,11 +892,7 @@ fn judge<'a>(
         // No title and no cart: a page with no recognisable product.
         None => score -= 20,
     }
-    Some(Seen { element: el, price, strength: parsed.strength, context, excluded, old, score, platform: bonus > 0 })
-}
-
-fn class_text(el: ElementRef<'_>) -> String {
-    html::self_and_ancestors(el).take(3).flat_map(|e| words_of(e.value())).collect::<Vec<_>>().join("")
+    Some(Seen { element: el, price, context, excluded, old, score, platform: bonus > 0, tax_included })
 }
 
 fn tail_chars(text: &str, n: usize) -> String {
@@ -909,11 +936,16 @@ fn drop_repeated(seen: &mut [Seen<'_>]) {
 fn main_title(page: &Page<'_>, body: ElementRef<'_>) -> Option<usize> {
     let h1 = html::select_within(body, "h1").into_iter().find(|h| {
         !html::self_and_ancestors(*h).any(|a| {
-            other_zone(a.value().name()) || words_of(a.value()).iter().any(|w| OTHER_PRODUCT_WORDS.contains(&w.as_str()))
+            other_zone(a.value().name())
+                || words_of(a.value()).iter().any(|w| OTHER_PRODUCT_WORDS.contains(&w.as_str()))
         }) && !html::text_of(*h).is_empty()
     });
-    h1.or_else(|| html::select_within(body, "[itemprop=\"name\"], .product-title, .product-name, .product_title").into_iter().next())
-        .map(|h| page.pos(h))
+    h1.or_else(|| {
+        html::select_within(body, "[itemprop=\"name\"], .product-title, .product-name, .product_title")
+            .into_iter()
+            .next()
+    })
+    .map(|h| page.pos(h))
 }
 
 /// Positions of the add-to-cart controls outside the navigation and carousels.
@@ -933,7 +965,8 @@ fn cart_positions(page: &Page<'_>, body: ElementRef<'_>) -> Vec<usize> {
                 probe.push_str(&html::text_of(*el).to_lowercase());
             }
             let probe = probe.replace(['_'], "-");
-            contains_any(&probe, CART_WORDS) || contains_any(&probe.replace('-', ""), &["addtocart", "addtobasket", "addtobag"])
+            contains_any(&probe, CART_WORDS)
+                || contains_any(&probe.replace('-', ""), &["addtocart", "addtobasket", "addtobag"])
         })
         .filter(|el| {
             !html::self_and_ancestors(*el).any(|a| {
@@ -966,7 +999,12 @@ const BUY_BOX_OUT: &[&str] = &[
 
 /// The buy box's availability: the add-to-cart button (disabled, or saying "sold out"), and the
 /// short availability lines near the title.
-fn buy_box_availability(page: &Page<'_>, body: ElementRef<'_>, title: Option<usize>, carts: &[usize]) -> Option<Availability> {
+fn buy_box_availability(
+    page: &Page<'_>,
+    body: ElementRef<'_>,
+    title: Option<usize>,
+    carts: &[usize],
+) -> Option<Availability> {
     let anchor = title.or_else(|| carts.first().copied())?;
     let near = |el: ElementRef<'_>| {
         let p = page.pos(el);
@@ -982,14 +1020,26 @@ fn buy_box_availability(page: &Page<'_>, body: ElementRef<'_>, title: Option<usi
     let mut verdict = None;
     let start = anchor.saturating_sub(60);
     let end = (anchor + BUY_BOX_REACH).min(page.elements.len());
-    for el in page.elements.get(start..end).unwrap_or_default().iter().copied().filter(|e| near(*e) && e.ancestors().any(|a| a.id() == body.id())) {
+    for el in page
+        .elements
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .filter(|e| near(*e) && e.ancestors().any(|a| a.id() == body.id()))
+    {
         let value = el.value();
         let name = value.name();
         let is_control = matches!(name, "button" | "input");
         let words = words_of(value);
         let is_signal = is_control
             || words.iter().any(|w| {
-                w.contains("availab") || w.contains("stock") || w == "sold" || w == "soldout" || w == "badge" || w == "inform"
+                w.contains("availab")
+                    || w.contains("stock")
+                    || w == "sold"
+                    || w == "soldout"
+                    || w == "badge"
+                    || w == "inform"
             });
         if !is_signal || outside(el) {
             continue;

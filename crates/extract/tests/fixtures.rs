@@ -339,9 +339,9 @@ fn selector_errors() {
 fn method_names_and_serialization() {
     let names: Vec<_> =
         [JsonLd, Microdata, Meta, Amazon, Pccomponentes, ExtractionMethod::Selector, ExtractionMethod::Visible]
-        .iter()
-        .map(ExtractionMethod::as_str)
-        .collect();
+            .iter()
+            .map(ExtractionMethod::as_str)
+            .collect();
     assert_eq!(names, ["json-ld", "microdata", "meta", "amazon", "pccomponentes", "selector", "visible"]);
     let offer = extract_offer(&fixture("og_meta.html"), None).expect("offer");
     let json = serde_json::to_value(&offer).expect("serialize");

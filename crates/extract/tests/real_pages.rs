@@ -24,7 +24,10 @@ struct Row {
 fn rows() -> Vec<Row> {
     let path = corpus_dir().join("pages.tsv");
     let table = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("the real-page corpus is missing: {} ({e}); it lives in ../shared/real-pages beside the repository", path.display())
+        panic!(
+            "the real-page corpus is missing: {} ({e}); it lives in ../shared/real-pages beside the repository",
+            path.display()
+        )
     });
     table
         .lines()
