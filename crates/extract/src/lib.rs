@@ -544,7 +544,8 @@ fn structured_selector(page: &page::Page<'_>, method: ExtractionMethod) -> Optio
 /// reads right.
 ///
 /// The first matching element (of the first 100) whose `content` attribute (else `data-price`,
-/// else its text as shown, cents in a `<sup>` included) holds a positive price wins. The title
+/// else, when those are missing or hold no price, its text as shown, cents in a `<sup>`
+/// included) holds a positive price wins. The title
 /// comes from `og:title` or `<title>`; availability is not read.
 /// Returns [`ExtractError::InvalidSelector`] when the selector does not parse, and
 /// [`ExtractError::NoPrice`] when no matching element holds a price.
@@ -554,9 +555,11 @@ pub fn extract_with_selector(html: &str, css_selector: &str) -> Result<Offer, Ex
     let price = doc
         .select(&selector)
         .take(html::MAX_CANDIDATES)
-        .find_map(|el| match el.attr("content").or_else(|| el.attr("data-price")) {
-            Some(value) => html::price_from_value(value, None),
-            None => html::price_from_text(&visible::price_text(el), None),
+        .find_map(|el| {
+            el.attr("content")
+                .or_else(|| el.attr("data-price"))
+                .and_then(|value| html::price_from_value(value, None))
+                .or_else(|| html::price_from_text(&visible::price_text(el), None))
         })
         .ok_or(ExtractError::NoPrice)?;
     Ok(Offer {

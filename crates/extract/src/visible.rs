@@ -289,6 +289,12 @@ const NOT_PRICE_BEFORE: &[&str] = &[
 /// thresholds written after the amount.
 const NOT_PRICE_LABELS: &[&str] = &[
     " off",
+    "payments of",
+    "instalments",
+    "installments",
+    "raten",
+    "cuotas",
+    "rate da",
     "grundpreis",
     "per kg",
     "per 100",
@@ -323,19 +329,8 @@ const NOT_PRICE_LABELS: &[&str] = &[
 ];
 
 /// Labels of a tax-included price.
-const TAX_INCLUDED: &[&str] = &[
-    "税込",
-    "inkl",
-    "incl",
-    "ttc",
-    "iva incl",
-    "iva inclu",
-    "inc. vat",
-    "inc vat",
-    "with tax",
-    "kdv dahil",
-    "brutto",
-];
+const TAX_INCLUDED: &[&str] =
+    &["税込", "inkl", "incl", "ttc", "iva incl", "iva inclu", "inc. vat", "inc vat", "with tax", "kdv dahil", "brutto"];
 
 /// Labels of a tax-excluded price.
 const TAX_EXCLUDED: &[&str] = &[
@@ -759,8 +754,18 @@ fn judge<'a>(
     let after = text_after(el);
     let header = el.ancestors().filter_map(ElementRef::wrap).take(4).find_map(column_header).unwrap_or_default();
     let context = html::collapse(&format!("{header} {before} [{text}] {after}"));
-    let near_before = format!(" {} {text} ", tail_chars(&before, 24)).to_lowercase();
-    let near_label = format!(" {} {text} {} ", tail_chars(&before, 24), head_chars(&after, 16)).to_lowercase();
+    // The label of this price, not of the one before or after it: the text before stops at the
+    // previous number, the text after at the next one (unless it is a unit: `/ 100 g`).
+    let label_start = before.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
+    let own_before = tail_chars(&before[label_start..], 24);
+    let after_trimmed = after.trim_start();
+    let own_after = if ["/", "per ", "pro ", "je "].iter().any(|p| after_trimmed.starts_with(p)) {
+        head_chars(after_trimmed, 16)
+    } else {
+        head_chars(after_trimmed.split(|c: char| c.is_ascii_digit()).next().unwrap_or_default(), 16)
+    };
+    let near_before = format!(" {own_before} {text} ").to_lowercase();
+    let near_label = format!(" {own_before} {text} {own_after} ").to_lowercase();
     let header_lower = header.to_lowercase();
 
     let mut excluded = None;
@@ -831,9 +836,15 @@ fn judge<'a>(
     let tax_text = format!("{header_lower} {near_label}");
     let class_words: Vec<String> = html::self_and_ancestors(el).take(3).flat_map(|e| words_of(e.value())).collect();
     let pair = |a: &str, b: &[&str]| class_words.windows(2).any(|w| w[0] == a && b.contains(&w[1].as_str()));
-    let tax_included = if contains_any(&tax_text, TAX_INCLUDED) || pair("tax", &["included", "incl", "inc"]) || pair("with", &["tax", "vat"]) {
+    let tax_included = if contains_any(&tax_text, TAX_INCLUDED)
+        || pair("tax", &["included", "incl", "inc"])
+        || pair("with", &["tax", "vat"])
+    {
         Some(true)
-    } else if contains_any(&tax_text, TAX_EXCLUDED) || pair("tax", &["excluded", "excl", "ex"]) || pair("without", &["tax", "vat"]) {
+    } else if contains_any(&tax_text, TAX_EXCLUDED)
+        || pair("tax", &["excluded", "excl", "ex"])
+        || pair("without", &["tax", "vat"])
+    {
         Some(false)
     } else {
         None
