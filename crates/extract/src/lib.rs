@@ -5,26 +5,37 @@
 //!
 //! * [`parse_price`] reads one price text in any locale (`1.299,99 €`, `$1,299.99`,
 //!   `CHF 1'299.90`, `₹1,23,456.00`, `1.299,-`).
-//! * [`extract_offer`] reads a whole page. It tries, in order:
+//! * [`extract_offer`] reads a whole page, parsed once, in this order:
 //!   1. **a shop rule** when the page is from a shop that has one — Amazon (by host
 //!      `amazon.<tld>`, or by its price-block markup when no URL is given) and PCComponentes.
 //!      These come first because they are written for that shop's markup, and they know to skip
-//!      the strike-through list price and the carousels of other products;
-//!   2. **JSON-LD** (`<script type="application/ld+json">`, schema.org `Product` → `offers`);
-//!   3. **microdata** (`itemprop="price"`);
-//!   4. **meta tags** (`product:price:amount`, `og:price:amount`).
+//!      the strike-through list price and the carousels of other products. When a shop rule
+//!      finds no price, the visible markup of that page is not searched for one;
+//!   2. **structured data**: JSON-LD (`<script type="application/ld+json">`, schema.org
+//!      `Product` → `offers`), then microdata (`itemprop="price"`), then meta tags
+//!      (`product:price:amount`, `og:price:amount`), **checked against the buy box**: when the
+//!      page shows the structured price as its old (struck-through, "was") price beside another
+//!      one, the visible price wins ([`ExtractionMethod::Visible`]); a visible out-of-stock buy
+//!      box wins over a structured "in stock"; a missing currency is taken from the visible
+//!      price, the declared currency meta tags or the shop's locale, and left empty when those
+//!      disagree;
+//!   3. **the visible buy box** (`visible.rs`): the price shown next to the product's `<h1>`
+//!      and its add-to-cart button, platform price boxes first, never an old, saved, per-unit,
+//!      instalment or shipping amount, nor another product's or seller's.
 //!
-//!   The first method that finds a positive price wins. The generic methods it did not need
-//!   are run too (on the same parsed page), and those that read another price are listed in
-//!   [`Offer::disagreements`]: the winner stays, the disagreement is there to be seen.
-//!   A zero price is never taken as a price.
+//!   The sources that read another price are listed in [`Offer::disagreements`]. A zero price
+//!   is never taken as a price.
 //!
 //!   A page where no method finds a price but whose product says it is out of stock (schema.org
-//!   `OutOfStock`, `SoldOut` or `Discontinued` in JSON-LD, microdata or meta tags, or a shop
-//!   rule's availability line such as Amazon's `No disponible.`) is an [`Offer`] without a price
-//!   and with [`Availability::OutOfStock`]: shops often hide the price of what they cannot
-//!   sell. Any other page without a price is [`ExtractError::NoPrice`].
+//!   `OutOfStock`, `SoldOut` or `Discontinued`, a shop rule's availability line such as Amazon's
+//!   `No disponible.`, or the buy box: "Sold out", "Ausverkauft", a disabled add-to-cart button)
+//!   is an [`Offer`] without a price and with [`Availability::OutOfStock`]: shops often hide the
+//!   price of what they cannot sell. A robot check shown instead of the page is
+//!   [`ExtractError::Blocked`]. Any other page without a price is [`ExtractError::NoPrice`].
+//! * [`price_candidates`] lists every price found on a page (source, a CSS selector that finds
+//!   it again, the text around it, a score), the pick first.
 //! * [`extract_with_selector`] reads the price from a CSS selector given by the user.
+//! * [`detect_block`] says whether a page is a robot check.
 //!
 //! Amounts are [`rust_decimal::Decimal`] end to end: JSON-LD numbers are read from their source
 //! text, never through an `f64`.
