@@ -626,7 +626,7 @@ pub(crate) fn read<'a>(page: &Page<'a>) -> Visible<'a> {
         return Visible::default();
     };
     let title = main_title(page, body);
-    let carts = cart_positions(page, body);
+    let carts = cart_positions(page);
     let locale = page.locale_currency();
 
     // 1. Candidates: the boxes around text that holds digits.
@@ -960,10 +960,21 @@ fn main_title(page: &Page<'_>, body: ElementRef<'_>) -> Option<usize> {
 }
 
 /// Positions of the add-to-cart controls outside the navigation and carousels.
-fn cart_positions(page: &Page<'_>, body: ElementRef<'_>) -> Vec<usize> {
-    html::select_within(body, "button, input[type=\"submit\"], input[type=\"button\"], a[role=\"button\"], form")
-        .into_iter()
-        .chain(html::select_within(body, "button, form[action*=\"cart\" i], form[action*=\"basket\" i]"))
+fn cart_positions(page: &Page<'_>) -> Vec<usize> {
+    // Every control of the page (not only the first hundred: a big page has many buttons before
+    // its buy box).
+    page.elements
+        .iter()
+        .copied()
+        .filter(|el| {
+            let value = el.value();
+            match value.name() {
+                "button" | "form" => true,
+                "input" => matches!(value.attr("type"), Some("submit" | "button" | "image")),
+                "a" => value.attr("role") == Some("button"),
+                _ => false,
+            }
+        })
         .filter(|el| {
             let value = el.value();
             let mut probe = words_of(value).join("-");
@@ -971,7 +982,15 @@ fn cart_positions(page: &Page<'_>, body: ElementRef<'_>) -> Vec<usize> {
             probe.push_str(&value.attr("name").unwrap_or_default().to_lowercase());
             probe.push(' ');
             probe.push_str(&value.attr("value").unwrap_or_default().to_lowercase());
-            if value.name() != "form" {
+            if value.name() == "form" {
+                let action = value.attr("action").unwrap_or_default().to_lowercase();
+                if ["cart", "basket", "warenkorb", "panier", "carrito", "carrello", "sepet"]
+                    .iter()
+                    .any(|w| action.contains(w))
+                {
+                    probe.push_str(" add-to-cart");
+                }
+            } else {
                 probe.push(' ');
                 probe.push_str(&html::text_of(*el).to_lowercase());
             }
