@@ -48,7 +48,7 @@ pub(crate) struct Seen<'a> {
     pub(crate) old: bool,
     /// The buy-box score; higher is more likely the price to pay.
     pub(crate) score: i32,
-    /// It came from a platform's price box.
+    /// It came from a platform's price box in the product's main column.
     pub(crate) platform: bool,
     /// The page says the price includes tax (`Some(true)`) or excludes it (`Some(false)`).
     pub(crate) tax_included: Option<bool>,
@@ -632,18 +632,6 @@ pub(crate) fn read<'a>(page: &Page<'a>) -> Visible<'a> {
     // 1. Candidates: the boxes around text that holds digits.
     let mut boxes: Vec<(ElementRef<'a>, String, i32)> = Vec::new();
     let mut known: HashSet<NodeId> = HashSet::new();
-    for (css, bonus) in PLATFORM_BOXES {
-        let Ok(selector) = Selector::parse(css) else { continue };
-        for el in body.select(&selector).take(html::MAX_CANDIDATES) {
-            let text = match el.attr("data-price-amount").or_else(|| el.attr("content")) {
-                Some(v) if html::plain_decimal(v).is_some() => v.to_owned(),
-                _ => price_text(el),
-            };
-            if text.chars().count() <= MAX_PRICE_TEXT && known.insert(el.id()) {
-                boxes.push((el, text, *bonus));
-            }
-        }
-    }
     let mut skip_until: Option<NodeId> = None;
     for edge in body.traverse() {
         let node = match edge {
@@ -702,10 +690,23 @@ pub(crate) fn read<'a>(page: &Page<'a>) -> Visible<'a> {
         }
     }
 
-    // 2. Each candidate read, labelled and judged.
+    // 2. Each candidate read, labelled and judged; a platform's price box (the box itself or
+    //    one of its three nearest ancestors matching) gets its head start. The platform
+    //    selectors are matched against the candidates only: running them over the whole page
+    //    would cost more than the rest of the visible pass.
+    let platforms: Vec<(Selector, i32)> =
+        PLATFORM_BOXES.iter().filter_map(|(css, bonus)| Selector::parse(css).ok().map(|sel| (sel, *bonus))).collect();
     let mut seen: Vec<Seen<'a>> = boxes
         .into_iter()
-        .filter_map(|(el, text, bonus)| judge(page, el, &text, bonus, title, &carts, locale))
+        .filter_map(|(el, text, _)| {
+            let bonus = platforms
+                .iter()
+                .filter(|(sel, _)| html::self_and_ancestors(el).take(4).any(|e| sel.matches(&e)))
+                .map(|(_, bonus)| *bonus)
+                .max()
+                .unwrap_or(0);
+            judge(page, el, &text, bonus, title, &carts, locale)
+        })
         .collect();
 
     // 3. Prices in three or more similar boxes under one parent are a list of other products
@@ -903,7 +904,9 @@ fn judge<'a>(
         // No title and no cart: a page with no recognisable product.
         None => score -= 20,
     }
-    Some(Seen { element: el, price, context, excluded, old, score, platform: bonus > 0, tax_included })
+    // Only the boxes scoped to a product's main column (bonus 50 and up) are surely the product's
+    // own; a bare `.price-box .special-price` also sits in grids of other products.
+    Some(Seen { element: el, price, context, excluded, old, score, platform: bonus >= 50, tax_included })
 }
 
 fn tail_chars(text: &str, n: usize) -> String {
