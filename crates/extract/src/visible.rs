@@ -620,6 +620,49 @@ fn price_box(el: ElementRef<'_>) -> Option<(ElementRef<'_>, String)> {
     fallback
 }
 
+/// Whether a text may name a currency: a symbol (`$`, `€`, `￥`, `₺`…), a code or abbreviation
+/// in capitals (`CHF`, `TL`, `RON`), or a common lower-case one (`lei`, `kr`, `zł`, `руб`).
+fn has_currency_hint(text: &str) -> bool {
+    let mut capitals = 0;
+    for c in text.chars() {
+        if c == '$' || (!c.is_ascii() && !c.is_alphanumeric() && !c.is_whitespace()) {
+            return true;
+        }
+        if c.is_ascii_uppercase() {
+            capitals += 1;
+            if capitals >= 2 {
+                return true;
+            }
+        } else {
+            capitals = 0;
+        }
+    }
+    let lower = text.to_lowercase();
+    ["lei", "kr", "zł", "kč", "ft", "rs", "tl", "руб", "грн", "円", "元", "원", "lv", "din", "eur", "usd"]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
+/// Whether an element sits in a price box: a class or id word of price (`price`, `prc`,
+/// `amount`, `money`, `preis`, `prix`, `precio`, `fiyat`) on it or its two nearest ancestors, or
+/// a currency in its siblings' short text (`<span>€</span><b>49</b>`).
+fn near_price_hint(el: ElementRef<'_>) -> bool {
+    let price_word = |w: &String| {
+        ["price", "prc", "amount", "money", "preis", "prix", "precio", "prezzo", "fiyat", "cost"]
+            .iter()
+            .any(|p| w.contains(p))
+    };
+    if html::self_and_ancestors(el).take(3).any(|e| words_of(e.value()).iter().any(price_word)) {
+        return true;
+    }
+    el.parent().and_then(ElementRef::wrap).is_some_and(|parent| {
+        parent.children().filter(|c| c.value().is_element()).count() <= 4 && {
+            let text = price_text(parent);
+            text.chars().count() <= MAX_PRICE_TEXT && has_currency_hint(&text)
+        }
+    })
+}
+
 /// Reads the visible prices of a page and the buy box's availability.
 pub(crate) fn read<'a>(page: &Page<'a>) -> Visible<'a> {
     let Some(body) = page.elements.iter().find(|e| e.value().name() == "body").copied() else {
@@ -650,6 +693,11 @@ pub(crate) fn read<'a>(page: &Page<'a>) -> Visible<'a> {
             Node::Element(e) if never_shown(e.name()) || hidden(e) => skip_until = Some(node.id()),
             Node::Text(text) if text.bytes().any(|b| b.is_ascii_digit()) && text.len() < 200 => {
                 let Some(parent) = node.parent().and_then(ElementRef::wrap) else { continue };
+                // Most digits on a page are no price ("12 people found this helpful"): reading
+                // a price costs far more than this look for a currency or a price box.
+                if !has_currency_hint(text) && !near_price_hint(parent) {
+                    continue;
+                }
                 if let Some((el, text)) = price_box(parent)
                     && known.insert(el.id())
                 {
