@@ -253,10 +253,14 @@ fn shown_title(doc: &Html) -> Option<String> {
 /// Reads a parsed page (see [`extract_offer`] for the order).
 fn read_page<'a>(page: &page::Page<'a>) -> Result<Reading<'a>, ExtractError> {
     let doc = page.doc;
-    let shop = shops::detect(doc, page.url);
+    let shop = shops::detect(page.url, &|id| page.has_id(id));
     let shop_found = shop.and_then(|shop| shops::extract(doc, shop).map(|found| (shop_method(shop), found)));
-    let structured: Vec<(ExtractionMethod, html::Found)> =
-        GENERIC_METHODS.iter().filter_map(|(extract, method)| extract(doc).map(|found| (*method, found))).collect();
+    // Microdata is only looked for where some element has an `itemprop`.
+    let structured: Vec<(ExtractionMethod, html::Found)> = GENERIC_METHODS
+        .iter()
+        .filter(|(_, method)| *method != ExtractionMethod::Microdata || page.has_itemprop)
+        .filter_map(|(extract, method)| extract(doc).map(|found| (*method, found)))
+        .collect();
     let visible = visible::read(page);
     let visible_price = visible.pick().map(|pick| pick.price);
 

@@ -21,6 +21,8 @@ pub(crate) struct Page<'a> {
     pub(crate) position: HashMap<NodeId, usize>,
     /// How many elements carry each `id`.
     ids: HashMap<&'a str, u32>,
+    /// Whether any element has an `itemprop` (no microdata to read otherwise).
+    pub(crate) has_itemprop: bool,
 }
 
 impl<'a> Page<'a> {
@@ -30,20 +32,30 @@ impl<'a> Page<'a> {
         let mut elements = Vec::new();
         let mut position = HashMap::new();
         let mut ids: HashMap<&'a str, u32> = HashMap::new();
+        let mut has_itemprop = false;
         for node in root.descendants() {
             let Some(el) = ElementRef::wrap(node) else { continue };
-            if let Some(id) = el.value().id() {
-                *ids.entry(id).or_default() += 1;
+            for (name, value) in el.value().attrs() {
+                match name {
+                    "id" => *ids.entry(value).or_default() += 1,
+                    "itemprop" => has_itemprop = true,
+                    _ => {}
+                }
             }
             position.insert(el.id(), elements.len());
             elements.push(el);
         }
-        Self { doc, url, elements, position, ids }
+        Self { doc, url, elements, position, ids, has_itemprop }
     }
 
     /// The element's position in document order (0 for an element not indexed).
     pub(crate) fn pos(&self, el: ElementRef<'_>) -> usize {
         self.position.get(&el.id()).copied().unwrap_or(0)
+    }
+
+    /// True when some element of the page has this `id`.
+    pub(crate) fn has_id(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
     }
 
     /// True when exactly one element of the page has this `id`.

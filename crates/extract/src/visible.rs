@@ -495,11 +495,15 @@ pub(crate) fn price_text(el: ElementRef<'_>) -> String {
 /// Whether an element is hidden by its own markup (`hidden`, `display:none`,
 /// `visibility:hidden`).
 fn hidden(el: &scraper::node::Element) -> bool {
-    el.attr("hidden").is_some()
-        || el.attr("style").is_some_and(|s| {
-            let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-            s.contains("display:none") || s.contains("visibility:hidden")
-        })
+    // One pass over the attributes (this runs for every element of the page).
+    el.attrs().any(|(name, value)| {
+        name == "hidden"
+            || (name == "style" && {
+                let style: String =
+                    value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+                style.contains("display:none") || style.contains("visibility:hidden")
+            })
+    })
 }
 
 fn contains_any(text: &str, needles: &[&str]) -> bool {
@@ -636,6 +640,9 @@ fn has_currency_hint(text: &str) -> bool {
         } else {
             capitals = 0;
         }
+    }
+    if text.len() > 80 {
+        return false;
     }
     let lower = text.to_lowercase();
     ["lei", "kr", "zł", "kč", "ft", "rs", "tl", "руб", "грн", "円", "元", "원", "lv", "din", "eur", "usd"]
