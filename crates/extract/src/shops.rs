@@ -68,17 +68,23 @@ fn shop_of_host(host: &str) -> Option<Shop> {
     None
 }
 
-/// The shop whose rule applies: by the page's host, else by unmistakable markup.
-pub(crate) fn detect(doc: &Html, page_url: Option<&url::Url>) -> Option<Shop> {
+/// The shop whose rule applies: by the page's host, else by unmistakable markup (element ids,
+/// looked up through `has_id`: the page's ids are indexed once).
+pub(crate) fn detect(page_url: Option<&url::Url>, has_id: &dyn Fn(&str) -> bool) -> Option<Shop> {
     if let Some(shop) = page_url.and_then(url::Url::host_str).and_then(shop_of_host) {
         return Some(shop);
     }
-    let amazon_markers = "#corePrice_feature_div, #corePriceDisplay_desktop_feature_div, #apex_desktop, \
-                          #priceblock_ourprice, #priceblock_dealprice";
-    if html::select_first(doc, amazon_markers).is_some() {
+    let amazon_markers = [
+        "corePrice_feature_div",
+        "corePriceDisplay_desktop_feature_div",
+        "apex_desktop",
+        "priceblock_ourprice",
+        "priceblock_dealprice",
+    ];
+    if amazon_markers.iter().any(|id| has_id(id)) {
         return Some(Shop::Amazon(None));
     }
-    if html::select_first(doc, "#pdp-price-current-integer, #precio-main").is_some() {
+    if ["pdp-price-current-integer", "precio-main"].iter().any(|id| has_id(id)) {
         return Some(Shop::PcComponentes);
     }
     None
@@ -124,7 +130,15 @@ const AMAZON_ELEMENTS: &[&str] = &[
     "#priceblock_ourprice",
     "#price_inside_buybox",
     "#newBuyBoxPrice",
+    // Kindle and other formats: the Kindle price, else the selected format's swatch.
     "#kindle-price",
+    "#tmmSwatches .selected .slot-price",
+    "#tmmSwatches .a-button-selected .a-color-price",
+    "#buyNewSection .offer-price",
+    // Only used offers: the used buy box is the price to pay.
+    "#usedBuySection .offer-price",
+    "#usedBuySection .a-color-price",
+    "#usedPrice",
 ];
 
 /// Inside a strike-through list price (`data-a-strike`, `a-text-price`, `basisPrice`), or
