@@ -24,6 +24,7 @@
 //! over real HTTP (see [`testing`], feature `testing`).
 
 pub mod bootstrap;
+mod hosts;
 mod item;
 mod jobs;
 mod notify;
@@ -32,6 +33,7 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use hosts::{DynamoHostGate, HostBudget};
 pub use item::CorruptItem;
 pub use jobs::DynamoJobStore;
 pub use notify::{AlertMessage, SnsNotifier, user_filter_policy};
@@ -74,6 +76,11 @@ impl AwsAdapters {
     /// The check queue at SQS `queue_url`.
     pub fn check_queue(&self, queue_url: &str) -> SqsCheckQueue {
         SqsCheckQueue::new(aws_sdk_sqs::Client::new(&self.sdk), queue_url.to_owned())
+    }
+
+    /// The fleet-wide per-host politeness gate on the jobs table `table`.
+    pub fn host_gate(&self, table: &str, budget: HostBudget) -> DynamoHostGate {
+        DynamoHostGate::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned(), budget)
     }
 
     /// The notifier publishing to SNS topic `topic_arn`.

@@ -28,6 +28,8 @@ pub const JOB_PREFIX: &str = "JOB#";
 pub const OBSERVATION_PREFIX: &str = "OBS#";
 /// Prefix of a due shard's value: `DUE#<n>`.
 pub const DUE_PREFIX: &str = "DUE#";
+/// Partition key prefix of a shop host's fleet-wide politeness items (slots and next start).
+pub const HOST_PREFIX: &str = "HOST#";
 
 /// The sparse global secondary index of due jobs.
 pub const DUE_INDEX: &str = "due-index";

@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod check;
 pub mod email;
+pub mod gate;
 pub mod ids;
 pub mod job;
 pub mod message;
