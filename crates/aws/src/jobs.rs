@@ -460,10 +460,14 @@ impl JobStore for DynamoJobStore {
         let mut shards: Vec<(String, ShardCursor)> = schema::due_shards().map(|s| (s, ShardCursor::Start)).collect();
         while claimed.len() < limit {
             let want = limit - claimed.len();
-            // The next page of every shard not yet exhausted, at once.
+            // The next page of every shard not yet exhausted, at once, each asked for its share
+            // of what is wanted (not all of it: that read up to one page per shard for one
+            // page's worth of claims). A shard with less due leaves the rest to the next round.
+            let open = shards.iter().filter(|(_, cursor)| !matches!(cursor, ShardCursor::Done)).count();
+            let share = want.div_ceil(open.max(1));
             let queries = shards.iter().filter_map(|(shard, cursor)| match cursor {
-                ShardCursor::Start => Some(self.due_page(shard, now, want, None)),
-                ShardCursor::After(key) => Some(self.due_page(shard, now, want, Some(key.clone()))),
+                ShardCursor::Start => Some(self.due_page(shard, now, share, None)),
+                ShardCursor::After(key) => Some(self.due_page(shard, now, share, Some(key.clone()))),
                 ShardCursor::Done => None,
             });
             let mut pages = futures::future::try_join_all(queries).await?.into_iter();

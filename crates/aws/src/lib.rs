@@ -25,6 +25,7 @@
 
 pub mod bootstrap;
 mod delivery;
+mod hosts;
 mod item;
 mod jobs;
 mod notify;
@@ -34,6 +35,7 @@ pub mod schema;
 pub mod testing;
 
 pub use delivery::{DynamoChannelStore, DynamoDeliveryLog};
+pub use hosts::{DynamoHostGate, HostBudget};
 pub use item::CorruptItem;
 pub use jobs::DynamoJobStore;
 pub use notify::{AlertMessage, SnsEmail, SnsNotifier, user_filter_policy};
@@ -91,6 +93,11 @@ impl AwsAdapters {
     /// Email channels through SNS topic `topic_arn`.
     pub fn email(&self, topic_arn: &str) -> SnsEmail {
         SnsEmail::new(aws_sdk_sns::Client::new(&self.sdk), topic_arn.to_owned())
+    }
+
+    /// The fleet-wide per-host politeness gate on the jobs table `table`.
+    pub fn host_gate(&self, table: &str, budget: HostBudget) -> DynamoHostGate {
+        DynamoHostGate::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned(), budget)
     }
 
     /// The notifier publishing to SNS topic `topic_arn`.

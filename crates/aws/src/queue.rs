@@ -17,6 +17,8 @@ const SQS_BATCH_MAX: usize = 10;
 const SQS_MAX_WAIT_SECS: u64 = 20;
 /// Longest visibility timeout SQS allows (12 hours).
 const SQS_MAX_VISIBILITY_SECS: u64 = 43_200;
+/// Longest message delay SQS allows (15 minutes).
+const SQS_MAX_DELAY_SECS: u64 = 900;
 
 /// [`CheckQueue`] on an SQS standard queue, whose redrive policy (see [`crate::bootstrap`])
 /// sends a message received too many times to the dead-letter queue.
@@ -161,6 +163,27 @@ impl CheckQueue for SqsCheckQueue {
             }
             Err(e) => Err(backend(e)),
         }
+    }
+
+    /// A copy of the body is sent with `DelaySeconds` (whole seconds, rounded up) and the
+    /// received copy deleted, so that waiting for a busy host never raises the receive count
+    /// that leads to the dead-letter queue. Longer than SQS's 15-minute delay: the visibility is
+    /// extended instead. Should the delete fail after the send, the job gets two requests of
+    /// the same version; the second is found stale.
+    async fn defer(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
+        let secs = delay.as_millis().div_ceil(1000);
+        if secs > u128::from(SQS_MAX_DELAY_SECS) {
+            return self.extend(&delivery.receipt, delay).await;
+        }
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(&delivery.body)
+            .delay_seconds(i32::try_from(secs).unwrap_or(0))
+            .send()
+            .await
+            .map_err(backend)?;
+        self.ack(&delivery.receipt).await
     }
 }
 

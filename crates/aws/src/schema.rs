@@ -38,6 +38,8 @@ pub const ALERT_PREFIX: &str = "ALERT#";
 pub const DELIVERY_PREFIX: &str = "DELIVERY#";
 /// Prefix of a due shard's value: `DUE#<n>`.
 pub const DUE_PREFIX: &str = "DUE#";
+/// Partition key prefix of a shop host's fleet-wide politeness items (slots and next start).
+pub const HOST_PREFIX: &str = "HOST#";
 
 /// The sparse global secondary index of due jobs.
 pub const DUE_INDEX: &str = "due-index";

@@ -46,7 +46,7 @@ impl RequestGuard {
                 url::Origin::Opaque(_) => None,
             })
             .collect();
-        ProxyPolicy { allow_private: self.allow_private, exempt }
+        ProxyPolicy { allow_private: self.allow_private, exempt, tunnel: crate::proxy::TunnelLimits::default() }
     }
 
     /// Decides a request for `raw_url` of type `resource_type`.

@@ -22,6 +22,26 @@ use tokio::task::JoinHandle;
 const MAX_HEAD: usize = 32 * 1024;
 /// Longest wait for a connection to a shop.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Size of each direction's relay buffer.
+const RELAY_BUFFER: usize = 16 * 1024;
+
+/// Bounds of one proxied connection, so that a page (or a shop) cannot keep a connection, and
+/// the task and sockets behind it, open forever or stream without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TunnelLimits {
+    /// Closed when neither side sent anything for this long (a page has 30 s to load; an
+    /// idle keep-alive connection is not worth keeping past a check). Default 20 s.
+    pub(crate) idle_timeout: Duration,
+    /// Closed once this many bytes went through, both directions together. Default 64 MiB:
+    /// far above a product page with its scripts, far below what a runaway stream would send.
+    pub(crate) max_bytes: u64,
+}
+
+impl Default for TunnelLimits {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(20), max_bytes: 64 * 1024 * 1024 }
+    }
+}
 
 /// What the proxies of a fetcher did, across browser restarts.
 #[derive(Debug, Default)]
@@ -30,6 +50,10 @@ pub(crate) struct ProxyCounters {
     pub(crate) refused: AtomicU64,
     /// Connections forwarded to their destination.
     pub(crate) forwarded: AtomicU64,
+    /// Connections closed because nothing went through for [`TunnelLimits::idle_timeout`].
+    pub(crate) idle_closed: AtomicU64,
+    /// Connections closed because they reached [`TunnelLimits::max_bytes`].
+    pub(crate) capped: AtomicU64,
 }
 
 /// The running proxy; stops when dropped.
@@ -52,6 +76,8 @@ pub(crate) struct ProxyPolicy {
     pub(crate) allow_private: bool,
     /// `host:port` pairs allowed although internal (the exempt origins).
     pub(crate) exempt: Vec<(String, u16)>,
+    /// Bounds of each connection once forwarded.
+    pub(crate) tunnel: TunnelLimits,
 }
 
 impl GuardProxy {
@@ -144,7 +170,80 @@ async fn handle(mut client: TcpStream, policy: &ProxyPolicy, counters: &ProxyCou
     if !rest.is_empty() && upstream.write_all(&rest).await.is_err() {
         return;
     }
-    let _copied = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    match relay(&mut client, &mut upstream, policy.tunnel).await {
+        RelayEnd::Closed => {}
+        RelayEnd::Idle => {
+            tracing::debug!(host, port, "browser connection closed: idle");
+            counters.idle_closed.fetch_add(1, Ordering::SeqCst);
+        }
+        RelayEnd::Capped => {
+            tracing::info!(
+                host,
+                port,
+                max_bytes = policy.tunnel.max_bytes,
+                "browser connection closed: byte cap reached"
+            );
+            counters.capped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Why a relayed connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelayEnd {
+    /// Both sides closed, or one failed.
+    Closed,
+    /// Nothing went through for the idle timeout.
+    Idle,
+    /// The byte cap was reached.
+    Capped,
+}
+
+/// Copies both ways between the browser and the shop until both sides are done, nothing moved
+/// for `limits.idle_timeout`, or `limits.max_bytes` went through.
+async fn relay(client: &mut TcpStream, upstream: &mut TcpStream, limits: TunnelLimits) -> RelayEnd {
+    let (mut client_read, mut client_write) = client.split();
+    let (mut upstream_read, mut upstream_write) = upstream.split();
+    let mut from_client = vec![0u8; RELAY_BUFFER];
+    let mut from_upstream = vec![0u8; RELAY_BUFFER];
+    let (mut client_open, mut upstream_open) = (true, true);
+    let mut relayed: u64 = 0;
+    while client_open || upstream_open {
+        // Reads are cancel-safe: the branch that loses the race has read nothing.
+        let step = tokio::time::timeout(limits.idle_timeout, async {
+            tokio::select! {
+                read = client_read.read(&mut from_client), if client_open => (true, read),
+                read = upstream_read.read(&mut from_upstream), if upstream_open => (false, read),
+            }
+        })
+        .await;
+        let Ok((upward, read)) = step else { return RelayEnd::Idle };
+        let (buffer, writer) =
+            if upward { (&from_client, &mut upstream_write) } else { (&from_upstream, &mut client_write) };
+        match read {
+            Ok(0) => {
+                // Half-close: pass the end on, keep the other direction going.
+                let _ignored = writer.shutdown().await;
+                if upward {
+                    client_open = false;
+                } else {
+                    upstream_open = false;
+                }
+            }
+            Ok(n) => {
+                relayed = relayed.saturating_add(n as u64);
+                if relayed > limits.max_bytes {
+                    return RelayEnd::Capped;
+                }
+                let Some(bytes) = buffer.get(..n) else { return RelayEnd::Closed };
+                if writer.write_all(bytes).await.is_err() {
+                    return RelayEnd::Closed;
+                }
+            }
+            Err(_) => return RelayEnd::Closed,
+        }
+    }
+    RelayEnd::Closed
 }
 
 enum ConnectError {
@@ -254,9 +353,8 @@ mod tests {
     async fn names_and_addresses_inside_are_refused_at_connection_time() {
         let (port, hits) = counting_server().await;
         let counters = Arc::new(ProxyCounters::default());
-        let proxy = GuardProxy::start(ProxyPolicy { allow_private: false, exempt: Vec::new() }, Arc::clone(&counters))
-            .await
-            .expect("proxy");
+        let policy = ProxyPolicy { allow_private: false, exempt: Vec::new(), tunnel: TunnelLimits::default() };
+        let proxy = GuardProxy::start(policy, Arc::clone(&counters)).await.expect("proxy");
         for request in [
             format!("CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n"),
             format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"),
@@ -275,7 +373,11 @@ mod tests {
     #[tokio::test]
     async fn exempt_and_allowed_destinations_are_forwarded() {
         let (port, hits) = counting_server().await;
-        let policy = ProxyPolicy { allow_private: false, exempt: vec![("127.0.0.1".into(), port)] };
+        let policy = ProxyPolicy {
+            allow_private: false,
+            exempt: vec![("127.0.0.1".into(), port)],
+            tunnel: TunnelLimits::default(),
+        };
         let proxy = GuardProxy::start(policy, Arc::default()).await.expect("proxy");
         let answer = ask(proxy.addr(), &format!("GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: x\r\n\r\n")).await;
         assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
@@ -283,5 +385,51 @@ mod tests {
             ask(proxy.addr(), &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n")).await;
         assert!(answer.starts_with("HTTP/1.1 200 Connection Established"), "{answer}");
         assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    /// A server that answers each connection with `send` bytes, then keeps it open and silent.
+    async fn silent_server(send: usize) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ignored = conn.write_all(&vec![b'x'; send]).await;
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn an_idle_tunnel_is_closed_after_the_idle_timeout() {
+        let port = silent_server(0).await;
+        let counters = Arc::new(ProxyCounters::default());
+        let tunnel = TunnelLimits { idle_timeout: Duration::from_millis(300), ..TunnelLimits::default() };
+        let policy = ProxyPolicy { allow_private: true, exempt: Vec::new(), tunnel };
+        let proxy = GuardProxy::start(policy, Arc::clone(&counters)).await.expect("proxy");
+        let started = std::time::Instant::now();
+        let answer = ask(proxy.addr(), &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n")).await;
+        let took = started.elapsed();
+        assert_eq!(answer, "HTTP/1.1 200 Connection Established\r\n\r\n");
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "closed after {took:?}");
+        assert_eq!(counters.idle_closed.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_is_cut_at_its_byte_cap() {
+        let port = silent_server(1024 * 1024).await;
+        let counters = Arc::new(ProxyCounters::default());
+        let tunnel = TunnelLimits { max_bytes: 100 * 1024, ..TunnelLimits::default() };
+        let policy = ProxyPolicy { allow_private: true, exempt: Vec::new(), tunnel };
+        let proxy = GuardProxy::start(policy, Arc::clone(&counters)).await.expect("proxy");
+        let started = std::time::Instant::now();
+        let answer = ask(proxy.addr(), &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n")).await;
+        let relayed = answer.len() - "HTTP/1.1 200 Connection Established\r\n\r\n".len();
+        assert!(relayed <= 100 * 1024, "{relayed} bytes went through a 100 KiB cap");
+        assert!(relayed >= 100 * 1024 - RELAY_BUFFER, "only {relayed} bytes went through");
+        assert!(started.elapsed() < Duration::from_secs(3), "the capped connection was not closed");
+        assert_eq!(counters.capped.load(Ordering::SeqCst), 1);
     }
 }

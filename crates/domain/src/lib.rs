@@ -12,6 +12,7 @@ pub mod delivery;
 #[cfg(feature = "testing")]
 pub mod delivery_testing;
 pub mod email;
+pub mod gate;
 pub mod ids;
 pub mod job;
 pub mod message;

@@ -195,6 +195,15 @@ pub trait CheckQueue: Send + Sync + 'static {
 
     /// Deletes a received message: it is done.
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Puts a received message back to be delivered again after `delay`, because its work cannot
+    /// be done now (its shop host is busy). The default makes the message invisible for `delay`;
+    /// an adapter whose receive count leads to the dead-letter queue should re-send the body with
+    /// a delay and delete the received copy instead, so that waiting for a host never counts as a
+    /// failed delivery.
+    async fn defer(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
+        self.extend(&delivery.receipt, delay).await
+    }
 }
 
 /// Delivers alerts to users.

@@ -2,13 +2,20 @@
 
 use std::sync::Arc;
 
-use pricetrack_domain::ports::{JobStore, Notifier, StoreError, WriteOutcome};
+use pricetrack_domain::gate::{GateDecision, HostGate};
+use pricetrack_domain::ports::{BackendError, JobStore, Notifier, StoreError, WriteOutcome};
 use pricetrack_domain::{Alert, AlertId, CheckOutcome, CheckRequest, Job, JobId, Money, SchedulePolicy, Timestamp};
 use pricetrack_extract::Offer;
 use rand::Rng;
 
 use crate::fetch::PageFetcher;
 use crate::reader::PageReader;
+
+/// How late after its reserved turn at a host a check may still start (see
+/// [`Checker::with_host_gate`]); later, the turn is given up and the check deferred.
+const LATE_START_TOLERANCE: std::time::Duration = std::time::Duration::from_millis(50);
+/// When a check that missed its turn is tried again.
+const LATE_START_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where the checker reads the time (a test can pin it).
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -32,6 +39,12 @@ pub enum HandleOutcome {
     /// The page was checked, but meanwhile the job was deleted or claimed again: the outcome
     /// was dropped (the newer claim's request checks again).
     Discarded,
+    /// The job's shop host is at its fleet-wide limit: nothing was fetched or written. Put the
+    /// request back on the queue for `retry_after` and take other work.
+    Deferred {
+        /// When to try again, from now.
+        retry_after: std::time::Duration,
+    },
 }
 
 /// Why a check request could not be handled. The message must not be acknowledged: it is
@@ -41,6 +54,9 @@ pub enum CheckerError {
     /// The job store failed.
     #[error("job store failed")]
     Store(#[from] StoreError),
+    /// The fleet-wide host gate could not be asked.
+    #[error("host gate failed")]
+    Gate(#[source] BackendError),
 }
 
 /// Handles check requests: reads the job, fetches and reads its page, records the outcome with a
@@ -59,6 +75,8 @@ pub struct Checker {
     reader: PageReader,
     policy: SchedulePolicy,
     clock: Clock,
+    /// The fleet-wide per-host budget, when several processes check pages.
+    gate: Option<Arc<dyn HostGate>>,
 }
 
 impl std::fmt::Debug for Checker {
@@ -75,7 +93,7 @@ impl Checker {
         fetcher: Arc<dyn PageFetcher>,
         policy: SchedulePolicy,
     ) -> Self {
-        Self { jobs, notifier, reader: PageReader::new(fetcher), policy, clock: Arc::new(chrono::Utc::now) }
+        Self { jobs, notifier, reader: PageReader::new(fetcher), policy, clock: Arc::new(chrono::Utc::now), gate: None }
     }
 
     /// Adds a browser: a page whose static HTML shows no price is rendered by `browser` and read
@@ -83,6 +101,13 @@ impl Checker {
     /// rules of shops known to draw their price with JavaScript) go to the browser directly.
     pub fn with_browser(mut self, browser: Arc<dyn PageFetcher>, always_for_hosts: Vec<String>) -> Self {
         self.reader = self.reader.with_browser(browser, always_for_hosts);
+        self
+    }
+
+    /// Makes every check ask `gate` for its host first (fleet-wide politeness): a busy host
+    /// makes [`Checker::handle`] answer [`HandleOutcome::Deferred`] without fetching anything.
+    pub fn with_host_gate(mut self, gate: Arc<dyn HostGate>) -> Self {
+        self.gate = Some(gate);
         self
     }
 
@@ -138,7 +163,38 @@ impl Checker {
             return Ok(HandleOutcome::Stale);
         }
 
+        let pass = match &self.gate {
+            None => None,
+            Some(gate) => match gate.enter(job.url.host()).await.map_err(CheckerError::Gate)? {
+                GateDecision::Busy { retry_after } => {
+                    tracing::debug!(job_id = %key.job_id, retry_after_ms = retry_after.as_millis() as u64, "shop host busy; check deferred");
+                    return Ok(HandleOutcome::Deferred { retry_after });
+                }
+                GateDecision::Enter(pass) => {
+                    // At most one spacing: the host's turn, reserved for this check.
+                    if let Ok(wait) = (pass.start_at - chrono::Utc::now()).to_std() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    // Woken too late (an overloaded process), the request would land close to
+                    // the next process's turn: skip this turn rather than crowd the shop.
+                    let late = (chrono::Utc::now() - pass.start_at).to_std().unwrap_or_default();
+                    if late > LATE_START_TOLERANCE {
+                        if let Err(e) = gate.leave(&pass).await {
+                            tracing::warn!(job_id = %key.job_id, error = %e, "could not give a host slot back; it expires by itself");
+                        }
+                        tracing::info!(job_id = %key.job_id, late_ms = late.as_millis() as u64, "missed the host's turn; check deferred");
+                        return Ok(HandleOutcome::Deferred { retry_after: LATE_START_RETRY });
+                    }
+                    Some((gate, pass))
+                }
+            },
+        };
         let outcome = self.check(&job).await;
+        if let Some((gate, pass)) = pass
+            && let Err(e) = gate.leave(&pass).await
+        {
+            tracing::warn!(job_id = %key.job_id, error = %e, "could not give a host slot back; it expires by itself");
+        }
         let now = (self.clock)();
         let transition = job.after_check(&outcome, now, &self.policy, jitter());
         let written = self.jobs.record_check(&transition.job, job.version, transition.observation.as_ref()).await?;

@@ -9,7 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::checker::Checker;
+use crate::checker::{Checker, HandleOutcome};
 
 /// Most messages asked for in one receive (the SQS maximum).
 const MAX_RECEIVE_BATCH: usize = 10;
@@ -208,6 +208,12 @@ async fn process(
     };
 
     match handled {
+        Ok(Ok(HandleOutcome::Deferred { retry_after })) => {
+            // The host is busy elsewhere in the fleet: free this worker for another message.
+            if let Err(e) = queue.defer(&delivery, retry_after).await {
+                tracing::warn!(%job_id, error = %e, "could not put a deferred check request back; it comes back after its visibility");
+            }
+        }
         Ok(Ok(outcome)) => {
             tracing::debug!(%job_id, ?outcome, "check request handled");
             match queue.ack(&delivery.receipt).await {

@@ -36,6 +36,8 @@ pub mod vars {
     pub const VISIBILITY_TIMEOUT_SECS: &str = "PRICETRACK_VISIBILITY_TIMEOUT_SECS";
     /// How long in-flight checks may run on after SIGTERM, in seconds.
     pub const SHUTDOWN_GRACE_SECS: &str = "PRICETRACK_SHUTDOWN_GRACE_SECS";
+    /// Whether the per-host budget is shared by every scraper through DynamoDB.
+    pub const FLEET_POLITENESS: &str = "PRICETRACK_FLEET_POLITENESS";
 }
 
 /// Where the API listens when `PRICETRACK_LISTEN` is unset.
@@ -144,6 +146,9 @@ pub struct ScraperConfig {
     pub delivery_retry_base: Duration,
     /// `PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT_SECS` (default the delivery queue's, 60).
     pub delivery_visibility_timeout: Duration,
+    /// `PRICETRACK_FLEET_POLITENESS` (default true): the per-host concurrency and spacing hold
+    /// across every scraper process (a budget in the jobs table), not only within this one.
+    pub fleet_politeness: bool,
 }
 
 impl ScraperConfig {
@@ -202,6 +207,7 @@ impl ScraperConfig {
             schedule,
             visibility_timeout,
             shutdown_grace: env.secs_at_least(vars::SHUTDOWN_GRACE_SECS, DEFAULT_SHUTDOWN_GRACE_SECS, 0)?,
+            fleet_politeness: env.bool_or(vars::FLEET_POLITENESS, true)?,
         })
     }
 }

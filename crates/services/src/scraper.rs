@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use pricetrack_aws::AwsAdapters;
+use pricetrack_aws::{AwsAdapters, HostBudget};
 use pricetrack_browser::Fetchers;
 use pricetrack_delivery::{DeliveryWorkerSettings, RetryPolicy, run_delivery_workers};
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier};
@@ -32,12 +32,18 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
     // Retry-After), the browser included.
     let fetchers = Fetchers::new(&config.scrape, config.allow_private_targets, config.user_agent.as_deref())
         .context("building the HTTP client")?;
-    let checker = Arc::new(fetchers.equip(Checker::new(
-        jobs,
-        notifier,
-        fetchers.static_fetcher.clone(),
-        config.schedule.clone(),
-    )));
+    let mut checker =
+        fetchers.equip(Checker::new(jobs, notifier, fetchers.static_fetcher.clone(), config.schedule.clone()));
+    if config.fleet_politeness {
+        // One budget per shop host for the whole fleet; the process-local limits stay as well.
+        let budget = HostBudget {
+            concurrency: u32::try_from(config.scrape.host_concurrency).unwrap_or(u32::MAX),
+            min_delay: config.scrape.host_min_delay,
+            hold: config.schedule.lease,
+        };
+        checker = checker.with_host_gate(Arc::new(aws.host_gate(&config.table, budget)));
+    }
+    let checker = Arc::new(checker);
 
     // The delivery stage: a second worker pool, fed by the delivery queue (the alert topic's
     // subscription), delivering to each user's channels with retries. A failing channel holds
@@ -65,6 +71,7 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
     tracing::info!(
         workers = config.workers,
         delivery_workers = config.delivery_workers,
+        fleet_politeness = config.fleet_politeness,
         visibility_timeout_s = config.visibility_timeout.as_secs(),
         table = %config.table,
         queue_url = %config.queue_url,
