@@ -80,7 +80,7 @@ impl Rescheduler {
     /// The DynamoDB job store and SQS queue of `config`, with clients from the SDK's default
     /// chain.
     pub async fn from_config(config: &ReschedulerConfig) -> Self {
-        let aws = AwsAdapters::from_default_chain().await;
+        let aws = AwsAdapters::from_default_chain().await.with_waits(config.aws_waits);
         Self::new(
             Arc::new(aws.job_store(&config.table)),
             Arc::new(aws.check_queue(&config.queue_url)),
