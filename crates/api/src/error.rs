@@ -289,7 +289,8 @@ mod tests {
 
     #[test]
     fn backend_failures_are_unavailable_with_retry_after_and_no_internals() {
-        let err = ApiError::from(StoreError::Backend(Box::new(std::io::Error::other("dynamodb at 10.0.0.7 timed out"))));
+        let err =
+            ApiError::from(StoreError::Backend(Box::new(std::io::Error::other("dynamodb at 10.0.0.7 timed out"))));
         let response = err.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("1"));

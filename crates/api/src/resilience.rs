@@ -141,6 +141,8 @@ struct Tracked {
 pub(crate) struct Health {
     tracked: Vec<Tracked>,
     in_flight: Arc<Semaphore>,
+    /// Whether every dependency has been probed once.
+    probed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Health {
@@ -153,6 +155,7 @@ impl Health {
                 .map(|dependency| Tracked { dependency, state: AtomicU8::new(0), down_since: Mutex::new(None) })
                 .collect(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            probed: tokio::sync::watch::Sender::new(false),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(probe_forever(Arc::downgrade(&health)));
@@ -163,15 +166,14 @@ impl Health {
     fn state_of(&self, backs: Backs) -> Option<&'static str> {
         self.tracked
             .iter()
-            .find(|t| t.dependency.backs == backs && DepState::from_u8(t.state.load(Ordering::Relaxed)) == DepState::Down)
+            .find(|t| {
+                t.dependency.backs == backs && DepState::from_u8(t.state.load(Ordering::Relaxed)) == DepState::Down
+            })
             .map(|t| t.dependency.name)
     }
 
     fn states(&self) -> BTreeMap<&'static str, DepState> {
-        self.tracked
-            .iter()
-            .map(|t| (t.dependency.name, DepState::from_u8(t.state.load(Ordering::Relaxed))))
-            .collect()
+        self.tracked.iter().map(|t| (t.dependency.name, DepState::from_u8(t.state.load(Ordering::Relaxed)))).collect()
     }
 }
 
@@ -183,16 +185,24 @@ async fn probe_forever(health: Weak<Health>) {
         let Some(health) = health.upgrade() else { return };
         // All at once: one hung dependency must not delay the others' states.
         futures::future::join_all(health.tracked.iter().map(probe_once)).await;
+        health.probed.send_replace(true);
     }
 }
 
 async fn probe_once(tracked: &Tracked) {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(PROBE_TIMEOUT, (tracked.dependency.probe)()).await {
-        Ok(Ok(())) if started.elapsed() > SLOW_PROBE => Ok(DepState::Slow),
-        Ok(Ok(())) => Ok(DepState::Ok),
-        Ok(Err(reason)) => Err(reason),
-        Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
+    // Its own task: a probe that panics (a bug in an adapter) marks its dependency down instead
+    // of ending the prober.
+    let mut call = tokio::spawn((tracked.dependency.probe)());
+    let outcome = match tokio::time::timeout(PROBE_TIMEOUT, &mut call).await {
+        Ok(Ok(Ok(()))) if started.elapsed() > SLOW_PROBE => Ok(DepState::Slow),
+        Ok(Ok(Ok(()))) => Ok(DepState::Ok),
+        Ok(Ok(Err(reason))) => Err(reason),
+        Ok(Err(_)) => Err("the probe panicked".to_owned()),
+        Err(_) => {
+            call.abort();
+            Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis()))
+        }
     };
     let name = tracked.dependency.name;
     let previous = DepState::from_u8(tracked.state.load(Ordering::Relaxed));
@@ -202,9 +212,17 @@ async fn probe_once(tracked: &Tracked) {
             tracked.state.store(state as u8, Ordering::Relaxed);
             if let Some(since) = down_since.take() {
                 let down_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
-                tracing::info!(dependency = name, down_ms, "dependency is back: requests that need it are served again");
+                tracing::info!(
+                    dependency = name,
+                    down_ms,
+                    "dependency is back: requests that need it are served again"
+                );
             } else if state == DepState::Slow && previous != DepState::Slow {
-                tracing::warn!(dependency = name, probe_ms = started.elapsed().as_millis() as u64, "dependency is slow");
+                tracing::warn!(
+                    dependency = name,
+                    probe_ms = started.elapsed().as_millis() as u64,
+                    "dependency is slow"
+                );
             }
         }
         Err(reason) => {
@@ -268,23 +286,28 @@ impl std::error::Error for DownDependency {}
 
 /// `GET /readyz`: each dependency's state from the prober, at once: `200 {"status":"ok",
 /// "dependencies":{"postgres":"ok","dynamodb":"slow","sqs":"down"}}` when every dependency that
-/// requests wait on is `ok` or `slow`, `503` in the error shape with the same `dependencies`
-/// when one is down (or before its first probe has answered).
+/// requests wait on is `ok` or `slow`; `503` in the error shape, with the same `dependencies`
+/// inside `error`, when one is down (or has not answered its first probe).
 pub(crate) async fn readyz(axum::Extension(health): axum::Extension<Arc<Health>>) -> Response {
+    // Just after start-up, wait for the first round of probes (bounded by the probe timeout)
+    // rather than answer "unknown".
+    let mut probed = health.probed.subscribe();
+    let _ = tokio::time::timeout(PROBE_TIMEOUT + Duration::from_millis(100), probed.wait_for(|done| *done)).await;
     let states = health.states();
     // A dependency no request waits on (the queue, the notifier) is reported but does not take
     // the pod out of the Service.
-    let ready = health.tracked.iter().filter(|t| t.dependency.backs != Backs::Background).all(|t| {
-        matches!(DepState::from_u8(t.state.load(Ordering::Relaxed)), DepState::Ok | DepState::Slow)
-    });
+    let ready = health
+        .tracked
+        .iter()
+        .filter(|t| t.dependency.backs != Backs::Background)
+        .all(|t| matches!(DepState::from_u8(t.state.load(Ordering::Relaxed)), DepState::Ok | DepState::Slow));
     let dependencies: serde_json::Map<String, serde_json::Value> =
         states.iter().map(|(name, state)| ((*name).to_owned(), state.as_str().into())).collect();
     if ready {
         return axum::Json(serde_json::json!({"status": "ok", "dependencies": dependencies})).into_response();
     }
     let body = serde_json::json!({
-        "error": {"code": "not_ready", "message": "not ready"},
-        "dependencies": dependencies,
+        "error": {"code": "not_ready", "message": "not ready", "dependencies": dependencies},
     });
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     // The body already has the error shape: the observing middleware keeps it as it is.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use pricetrack_api::{ApiPorts, ApiSettings, Application};
 use pricetrack_api::resilience::{Backs, Dependency};
+use pricetrack_api::{ApiPorts, ApiSettings, Application};
 use pricetrack_aws::{AwsAdapters, DynamoJobStore, SqsCheckQueue};
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
 use pricetrack_postgres::{PgPool, PgUserStore};
@@ -78,8 +78,8 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
         ApiPorts { users, jobs, queue, notifier },
         dependencies,
     )
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    .await
+    .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %app.local_addr(), table = %config.table, "api started");
 
     let stop = CancellationToken::new();
