@@ -36,12 +36,12 @@ pub struct SqsCheckQueue {
     receive_waits: Option<ReceiveWaits>,
 }
 
-/// The timeouts of a long-poll receive: the client's own, with the poll's wait time added to the
-/// attempt and operation timeouts (a receive that waits 20 s is not a hung call).
+/// The timeouts of a long-poll receive: an attempt may take the poll's wait time plus
+/// [`RECEIVE_MARGIN`], and the operation that much more than the client's own (a receive that
+/// waits 20 s is not a hung call; one that waits 26 s is).
 #[derive(Debug, Clone, Copy)]
 struct ReceiveWaits {
     connect: Duration,
-    attempt: Duration,
     operation: Duration,
 }
 
@@ -57,8 +57,7 @@ impl SqsCheckQueue {
     /// The same adapter, whose receives get the wait time plus [`RECEIVE_MARGIN`] on top of the
     /// client's `waits` (the client itself should carry `waits`).
     pub fn with_waits(mut self, waits: &pricetrack_settings::waits::AwsWaits) -> Self {
-        self.receive_waits =
-            Some(ReceiveWaits { connect: waits.connect, attempt: waits.attempt, operation: waits.operation });
+        self.receive_waits = Some(ReceiveWaits { connect: waits.connect, operation: waits.operation });
         self
     }
 
@@ -146,7 +145,7 @@ impl CheckQueue for SqsCheckQueue {
             let poll = Duration::from_secs(u64::try_from(wait_secs).unwrap_or(0)) + RECEIVE_MARGIN;
             let timeouts = aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(waits.connect)
-                .operation_attempt_timeout(waits.attempt + poll)
+                .operation_attempt_timeout(poll)
                 .operation_timeout(waits.operation + poll)
                 .build();
             request = request.config_override(aws_sdk_sqs::config::Builder::default().timeout_config(timeouts));
