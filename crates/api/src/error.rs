@@ -63,12 +63,13 @@ pub(crate) enum ApiError {
     /// The body is not declared as JSON.
     #[error("request body must be JSON (content-type: application/json)")]
     UnsupportedMediaType,
-    /// A backend is unreachable (readiness probe).
-    #[error("not ready")]
-    NotReady(#[source] Source),
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
+    /// A dependency the request needs failed, hung, or is known to be down; or the server is
+    /// shedding load. The client may try again after `Retry-After`; the source is logged only.
+    #[error("the service is temporarily unavailable, try again shortly")]
+    Unavailable(#[source] Option<Source>),
     /// Anything else: a bug or a backend failure. Only "internal error" reaches the client.
     #[error("internal error")]
     Internal(#[source] Source),
@@ -100,7 +101,7 @@ impl ApiError {
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotReady(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,8 +119,8 @@ impl ApiError {
             Self::EmailTaken => "email_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::NotReady(_) => "not_ready",
             Self::Timeout => "timeout",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -143,7 +144,8 @@ impl From<UserStoreError> for ApiError {
     fn from(value: UserStoreError) -> Self {
         match value {
             UserStoreError::DuplicateEmail => Self::EmailTaken,
-            other => Self::internal(other),
+            // A backend that fails is a dependency that is down or sick: 503, not a 500.
+            other @ UserStoreError::Backend(_) => Self::Unavailable(Some(Box::new(other))),
         }
     }
 }
@@ -152,6 +154,7 @@ impl From<StoreError> for ApiError {
     fn from(value: StoreError) -> Self {
         match value {
             StoreError::InvalidCursor => Self::invalid("cursor", "cursor is not valid"),
+            other @ StoreError::Backend(_) => Self::Unavailable(Some(Box::new(other))),
             other => Self::internal(other),
         }
     }
@@ -159,13 +162,16 @@ impl From<StoreError> for ApiError {
 
 impl From<QueueError> for ApiError {
     fn from(value: QueueError) -> Self {
-        Self::internal(value)
+        match value {
+            other @ QueueError::Backend(_) => Self::Unavailable(Some(Box::new(other))),
+            other => Self::internal(other),
+        }
     }
 }
 
 /// A fixed description used as an error source.
 #[derive(Debug)]
-struct Message(&'static str);
+pub(crate) struct Message(pub(crate) &'static str);
 
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,14 +224,18 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let code = self.code();
         let mut response = error_response(status, code, &self.message(), self.field());
-        if let Self::TooManyAttempts { retry_after } = &self {
-            let secs = retry_after.as_secs().max(1);
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        let retry_after = match &self {
+            Self::TooManyAttempts { retry_after } => Some(retry_after.as_secs().max(1)),
+            Self::Unavailable(_) => Some(crate::resilience::RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         let source: Option<Arc<dyn StdError + Send + Sync>> = match self {
-            Self::Internal(source) | Self::NotReady(source) => Some(Arc::from(source)),
+            Self::Internal(source) | Self::Unavailable(Some(source)) => Some(Arc::from(source)),
             _ => None,
         };
         response.extensions_mut().insert(ErrorReport { code, source });
@@ -275,6 +285,20 @@ mod tests {
         let report = response.extensions().get::<ErrorReport>().cloned().expect("report");
         assert_eq!(report.code, "invalid_field");
         assert!(report.source.is_none());
+    }
+
+    #[test]
+    fn backend_failures_are_unavailable_with_retry_after_and_no_internals() {
+        let err =
+            ApiError::from(StoreError::Backend(Box::new(std::io::Error::other("dynamodb at 10.0.0.7 timed out"))));
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("1"));
+        let report = response.extensions().get::<ErrorReport>().cloned().expect("report");
+        assert_eq!(report.code, "unavailable");
+        assert!(report.source_chain().unwrap_or_default().contains("timed out"));
+        let users = ApiError::from(UserStoreError::Backend(Box::new(std::io::Error::other("refused"))));
+        assert_eq!(users.code(), "unavailable");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::SubsecRound;
@@ -34,6 +34,7 @@ mod jobs;
 mod limiter;
 mod observe;
 mod password;
+pub mod resilience;
 mod rules;
 mod session;
 mod state;
@@ -93,12 +94,25 @@ pub struct ApiPorts {
     pub delivery: Option<DeliveryPorts>,
 }
 
-/// The API's routes and middleware, ready to serve.
+/// The API's routes and middleware, ready to serve, probing the ports' stores
+/// ([`resilience::Dependency::from_ports`]).
 pub fn router(settings: ApiSettings, ports: ApiPorts) -> Router {
+    let dependencies = resilience::Dependency::from_ports(&ports);
+    router_with_dependencies(settings, ports, dependencies)
+}
+
+/// [`router`] with the dependencies the prober watches named and chosen by the caller (the AWS
+/// deployment reports `postgres`, `dynamodb`, `sqs` and `sns`).
+pub fn router_with_dependencies(
+    settings: ApiSettings,
+    ports: ApiPorts,
+    dependencies: Vec<resilience::Dependency>,
+) -> Router {
+    let health = resilience::Health::start(dependencies);
     let state = AppState::new(settings, ports);
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(resilience::readyz))
         .route("/api/v1/signup", post(users::signup))
         .route("/api/v1/signin", post(users::signin))
         .route("/api/v1/signout", post(users::signout))
@@ -110,6 +124,8 @@ pub fn router(settings: ApiSettings, ports: ApiPorts) -> Router {
         .route("/api/v1/channels/{id}/test", post(channels::test))
         .route("/api/v1/alerts", get(alerts::list))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(std::sync::Arc::clone(&health), resilience::gate))
+        .layer(axum::Extension(health))
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(observe::panic_response))
         .layer(axum::middleware::from_fn(observe::observe))
@@ -130,6 +146,18 @@ pub struct Application {
 impl Application {
     /// Binds `addr` and builds the router.
     pub async fn build(addr: SocketAddr, settings: ApiSettings, ports: ApiPorts) -> std::io::Result<Self> {
+        let dependencies = resilience::Dependency::from_ports(&ports);
+        Self::build_with_dependencies(addr, settings, ports, dependencies).await
+    }
+
+    /// [`Application::build`] with the dependencies the prober watches chosen by the caller (see
+    /// [`router_with_dependencies`]).
+    pub async fn build_with_dependencies(
+        addr: SocketAddr,
+        settings: ApiSettings,
+        ports: ApiPorts,
+        dependencies: Vec<resilience::Dependency>,
+    ) -> std::io::Result<Self> {
         let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         socket.set_reuseaddr(true)?;
         socket.set_nodelay(true)?;
@@ -138,7 +166,7 @@ impl Application {
         // instead of being refused (the kernel caps it at net.core.somaxconn).
         let listener = socket.listen(LISTEN_BACKLOG)?;
         let local_addr = listener.local_addr()?;
-        Ok(Self { listener, local_addr, router: router(settings, ports) })
+        Ok(Self { listener, local_addr, router: router_with_dependencies(settings, ports, dependencies) })
     }
 
     /// The address actually bound.
@@ -157,14 +185,6 @@ impl Application {
 /// `GET /healthz`: the process is up.
 async fn healthz() -> Response {
     axum::Json(serde_json::json!({"status": "ok"})).into_response()
-}
-
-/// `GET /readyz`: the stores answer.
-async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (users, jobs) = tokio::join!(state.ports.users.ping(), state.ports.jobs.ping());
-    users.map_err(|e| ApiError::NotReady(Box::new(e)))?;
-    jobs.map_err(|e| ApiError::NotReady(Box::new(e)))?;
-    Ok(axum::Json(serde_json::json!({"status": "ok"})).into_response())
 }
 
 /// Unknown routes.

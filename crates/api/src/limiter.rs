@@ -75,6 +75,15 @@ impl SignInLimiter {
         Ok(Attempt { key })
     }
 
+    /// The attempt could not be judged (the user store failed): it does not count against the
+    /// account, so an outage never locks anyone out.
+    pub(crate) fn not_counted(&self, attempt: Attempt) {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = entries.get_mut(&attempt.key) {
+            entry.failures = entry.failures.saturating_sub(1);
+        }
+    }
+
     /// The attempt succeeded: the account's count starts over.
     pub(crate) fn succeeded(&self, attempt: Attempt) {
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -67,7 +67,13 @@ pub(crate) async fn signin(State(state): State<AppState>, body: JsonObject) -> R
     let password = Password::for_sign_in(raw_password).map_err(|_| ApiError::InvalidCredentials)?;
 
     let credentials = match &email {
-        Some(email) => state.ports.users.find_by_email(email).await?,
+        Some(email) => match state.ports.users.find_by_email(email).await {
+            Ok(credentials) => credentials,
+            Err(e) => {
+                state.limiter.not_counted(attempt);
+                return Err(e.into());
+            }
+        },
         None => None,
     };
     let (user, stored) = match credentials {

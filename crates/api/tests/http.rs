@@ -22,35 +22,59 @@ async fn healthz_and_readyz() {
     assert_eq!(health.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     let ready = app.request(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({"status": "ok", "dependencies": {"users": "ok", "jobs": "ok"}})
+    );
+}
+
+/// `/readyz` until it answers `status`, for at most 3 s (the prober sees a change within a
+/// probe period).
+async fn readyz_until(app: &TestApp, status: StatusCode) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let started = std::time::Instant::now();
+        let ready = app.request(Method::GET, "/readyz").send().await.unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "/readyz took {:?}", started.elapsed());
+        if ready.status() == status || std::time::Instant::now() > deadline {
+            return ready;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
 async fn readyz_fails_when_the_database_is_gone_and_healthz_does_not() {
     let app = spawn_app().await;
     app.db.close().await;
-    let ready = app.request(Method::GET, "/readyz").send().await.unwrap();
+    let ready = readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     let error = assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
     assert_eq!(error["message"], "not ready");
+    assert_eq!(error["dependencies"], json!({"users": "down", "jobs": "down"}));
     let health = app.request(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
 
 #[tokio::test]
-async fn internal_errors_leak_nothing() {
+async fn a_failing_store_is_unavailable_and_leaks_nothing() {
     let app = spawn_app().await;
     let (_, token) = app.user("ada@example.com").await;
     app.db.close().await;
-    let expected = json!({"error": {"code": "internal", "message": "internal error"}});
-    let signup = app.signup("bob@example.com", PASSWORD).await;
-    assert_eq!(signup.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(signup.json::<Value>().await.unwrap(), expected);
-    let validate = app.authed(Method::GET, "/api/v1/validate", &token).send().await.unwrap();
-    assert_eq!(validate.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(validate.json::<Value>().await.unwrap(), expected);
-    let signin = app.signin("ada@example.com", PASSWORD).await;
-    assert_eq!(signin.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(signin.json::<Value>().await.unwrap(), expected);
+    let expected = json!({"error": {"code": "unavailable", "message": "the service is temporarily unavailable, try again shortly"}});
+    // Before and after the prober has seen the store go: the same answer, at once.
+    for round in 0..2 {
+        let signup = app.signup("bob@example.com", PASSWORD).await;
+        assert_eq!(signup.status(), StatusCode::SERVICE_UNAVAILABLE, "round {round}");
+        assert_eq!(signup.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+        assert_eq!(signup.json::<Value>().await.unwrap(), expected);
+        let validate = app.authed(Method::GET, "/api/v1/validate", &token).send().await.unwrap();
+        assert_eq!(validate.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(validate.json::<Value>().await.unwrap(), expected);
+        let signin = app.signin("ada@example.com", PASSWORD).await;
+        assert_eq!(signin.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(signin.json::<Value>().await.unwrap(), expected);
+        readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    }
 }
 
 /// A user store with a bug: every call panics.
@@ -76,13 +100,15 @@ impl UserStore for PanickingUsers {
 async fn a_panicking_handler_is_an_internal_error_and_the_server_lives_on() {
     let app = spawn_app_with_ports(|_| {}, |ports| ports.users = Arc::new(PanickingUsers)).await;
     let expected = json!({"error": {"code": "internal", "message": "internal error"}});
+    let now = epoch_now();
+    let token = forge_token(SECRET, &json!({"sub": UserId::new().to_string(), "iat": now, "exp": now + 600}));
     for _ in 0..2 {
-        let ready = app.request(Method::GET, "/readyz").send().await.unwrap();
-        assert_eq!(ready.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(ready.json::<Value>().await.unwrap(), expected);
-        let signup = app.signup("ada@example.com", PASSWORD).await;
-        assert_eq!(signup.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(signup.json::<Value>().await.unwrap(), expected);
+        // The prober's probe panics: the store counts as down, and the prober lives on.
+        let ready = readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+        let validate = app.authed(Method::GET, "/api/v1/validate", &token).send().await.unwrap();
+        assert_eq!(validate.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(validate.json::<Value>().await.unwrap(), expected);
     }
     assert_eq!(app.request(Method::GET, "/healthz").send().await.unwrap().status(), StatusCode::OK);
 }

@@ -72,7 +72,7 @@ async fn logs_carry_requests_and_errors_but_no_secrets() {
 
     app.db.close().await;
     let failed = app.signup("another.secret@example.com", password).await;
-    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     app.stop().await;
 
     let logs = capture.text();
@@ -109,7 +109,7 @@ async fn logs_carry_requests_and_errors_but_no_secrets() {
     );
 
     let failures: Vec<&str> = logs.lines().filter(|l| l.contains("request failed")).collect();
-    assert_eq!(failures.len(), 1, "the internal error is logged once:\n{logs}");
-    assert!(failures[0].contains("status=500") && failures[0].contains("internal"), "{}", failures[0]);
+    assert_eq!(failures.len(), 1, "the server-side failure is logged once:\n{logs}");
+    assert!(failures[0].contains("status=503") && failures[0].contains("unavailable"), "{}", failures[0]);
     assert!(failures[0].contains("backend failed"), "the source is in the log: {}", failures[0]);
 }

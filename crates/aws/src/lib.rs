@@ -54,15 +54,24 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
 
 /// The adapters of this crate over clients of one SDK configuration: what each program builds
 /// at start-up, in one place.
+///
+/// Every client gets bounded waits ([`AwsWaits`]): a connect timeout, a per-attempt timeout and
+/// an operation timeout, and the SDK's standard retry mode (exponential back-off with jitter)
+/// with a bounded number of attempts. The long-poll receive of the check queue gets its wait
+/// time on top (see [`SqsCheckQueue::with_waits`]).
 #[derive(Debug, Clone)]
 pub struct AwsAdapters {
     sdk: aws_config::SdkConfig,
+    waits: AwsWaits,
 }
 
+pub use pricetrack_settings::waits::AwsWaits;
+
 impl AwsAdapters {
-    /// Adapters over `sdk`.
+    /// Adapters over `sdk`, with the workers' waits ([`AwsWaits::WORKER`]) until
+    /// [`with_waits`](Self::with_waits) says otherwise.
     pub fn new(sdk: aws_config::SdkConfig) -> Self {
-        Self { sdk }
+        Self { sdk, waits: AwsWaits::WORKER }
     }
 
     /// Adapters with the SDK configuration of the default chain ([`load_sdk_config`]).
@@ -70,9 +79,39 @@ impl AwsAdapters {
         Self::new(load_sdk_config().await)
     }
 
+    /// The same adapters, whose clients wait as `waits` says.
+    pub fn with_waits(mut self, waits: AwsWaits) -> Self {
+        self.waits = waits;
+        self
+    }
+
+    /// The waits every client of these adapters gets.
+    pub fn waits(&self) -> AwsWaits {
+        self.waits
+    }
+
+    fn timeout_config(&self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.waits.connect)
+            .operation_attempt_timeout(self.waits.attempt)
+            .operation_timeout(self.waits.operation)
+            .build()
+    }
+
+    fn retry_config(&self) -> aws_config::retry::RetryConfig {
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(self.waits.max_attempts)
+            .with_initial_backoff(std::time::Duration::from_millis(50))
+            .with_max_backoff(self.waits.attempt)
+    }
+
     /// The job store on DynamoDB table `table`.
     pub fn job_store(&self, table: &str) -> DynamoJobStore {
-        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), table.to_owned())
+        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+            .timeout_config(self.timeout_config())
+            .retry_config(self.retry_config())
+            .build();
+        DynamoJobStore::new(aws_sdk_dynamodb::Client::from_conf(config), table.to_owned())
     }
 
     /// Each user's channels, in DynamoDB table `table` (the jobs' table).
@@ -87,7 +126,11 @@ impl AwsAdapters {
 
     /// The check queue at SQS `queue_url`.
     pub fn check_queue(&self, queue_url: &str) -> SqsCheckQueue {
-        SqsCheckQueue::new(aws_sdk_sqs::Client::new(&self.sdk), queue_url.to_owned())
+        let config = aws_sdk_sqs::config::Builder::from(&self.sdk)
+            .timeout_config(self.timeout_config())
+            .retry_config(self.retry_config())
+            .build();
+        SqsCheckQueue::new(aws_sdk_sqs::Client::from_conf(config), queue_url.to_owned()).with_waits(&self.waits)
     }
 
     /// Email channels through SNS topic `topic_arn`.
@@ -102,6 +145,10 @@ impl AwsAdapters {
 
     /// The notifier publishing to SNS topic `topic_arn`.
     pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {
-        SnsNotifier::new(aws_sdk_sns::Client::new(&self.sdk), topic_arn.to_owned())
+        let config = aws_sdk_sns::config::Builder::from(&self.sdk)
+            .timeout_config(self.timeout_config())
+            .retry_config(self.retry_config())
+            .build();
+        SnsNotifier::new(aws_sdk_sns::Client::from_conf(config), topic_arn.to_owned())
     }
 }

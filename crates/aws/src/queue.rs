@@ -35,12 +35,44 @@ const SQS_MAX_DELAY_SECS: u64 = 900;
 pub struct SqsCheckQueue {
     client: Client,
     queue_url: String,
+    receive_waits: Option<ReceiveWaits>,
 }
+
+/// The timeouts of a long-poll receive: an attempt may take the poll's wait time plus
+/// [`RECEIVE_MARGIN`], and the operation that much more than the client's own (a receive that
+/// waits 20 s is not a hung call; one that waits 26 s is).
+#[derive(Debug, Clone, Copy)]
+struct ReceiveWaits {
+    connect: Duration,
+    operation: Duration,
+}
+
+/// What a long-poll receive may take beyond its wait time before it counts as hung.
+pub const RECEIVE_MARGIN: Duration = Duration::from_secs(5);
 
 impl SqsCheckQueue {
     /// A queue adapter for the queue at `queue_url`.
     pub fn new(client: Client, queue_url: String) -> Self {
-        Self { client, queue_url }
+        Self { client, queue_url, receive_waits: None }
+    }
+
+    /// The same adapter, whose receives get the wait time plus [`RECEIVE_MARGIN`] on top of the
+    /// client's `waits` (the client itself should carry `waits`).
+    pub fn with_waits(mut self, waits: &pricetrack_settings::waits::AwsWaits) -> Self {
+        self.receive_waits = Some(ReceiveWaits { connect: waits.connect, operation: waits.operation });
+        self
+    }
+
+    /// Whether the queue answers: one `GetQueueAttributes` (for readiness probes).
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     /// The queue's URL.
@@ -102,16 +134,25 @@ impl CheckQueue for SqsCheckQueue {
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         let max = max.clamp(1, SQS_BATCH_MAX);
-        let out = self
+        let wait_secs = whole_seconds(wait, SQS_MAX_WAIT_SECS);
+        let mut request = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(i32::try_from(max).unwrap_or(1))
-            .wait_time_seconds(whole_seconds(wait, SQS_MAX_WAIT_SECS))
+            .wait_time_seconds(wait_secs)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(backend)?;
+            .customize();
+        if let Some(waits) = self.receive_waits {
+            let poll = Duration::from_secs(u64::try_from(wait_secs).unwrap_or(0)) + RECEIVE_MARGIN;
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(waits.connect)
+                .operation_attempt_timeout(poll)
+                .operation_timeout(waits.operation + poll)
+                .build();
+            request = request.config_override(aws_sdk_sqs::config::Builder::default().timeout_config(timeouts));
+        }
+        let out = request.send().await.map_err(backend)?;
         let mut deliveries = Vec::new();
         for message in out.messages.unwrap_or_default() {
             let (Some(receipt), Some(body)) = (message.receipt_handle, message.body) else {

@@ -16,6 +16,7 @@
 //!
 //! Every adapter passes the contract suites of `pricetrack_domain::testing`.
 
+mod backup;
 mod delivery;
 mod jobs;
 mod notify;
@@ -31,6 +32,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Notify;
 
+pub use backup::{BackupError, backup_database, check_integrity};
 pub use delivery::{SqliteChannelStore, SqliteDeliveryLog};
 pub use jobs::SqliteJobStore;
 pub use notify::{LogNotifier, WebhookError, WebhookNotifier};
@@ -54,6 +56,9 @@ pub enum EmbeddedError {
     /// The webhook's HTTP client could not be built.
     #[error("could not build the webhook HTTP client")]
     HttpClient(#[source] reqwest::Error),
+    /// A backup could not be made.
+    #[error("could not back up the database")]
+    Backup(#[source] BackupError),
 }
 
 /// One SQLite database file: users, jobs, observations and the check queue.
@@ -79,6 +84,14 @@ impl Database {
     /// Opens the database at `path`, creating the file and its parent directory if needed, and
     /// applies the migrations.
     pub async fn open(path: &Path) -> Result<Self, EmbeddedError> {
+        Self::open_with_page_limit(path, None).await
+    }
+
+    /// [`Database::open`], with the file allowed to grow to at most `max_page_count` pages (4 KiB
+    /// each) when given: a disk quota, under which a write that needs more space fails with
+    /// SQLite's "database or disk is full" as it would on a full disk (the fault tests use it;
+    /// nothing is lost or corrupted, the write is refused).
+    pub async fn open_with_page_limit(path: &Path, max_page_count: Option<u32>) -> Result<Self, EmbeddedError> {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
@@ -91,6 +104,10 @@ impl Database {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Self::BUSY_TIMEOUT)
             .foreign_keys(true);
+        let options = match max_page_count {
+            Some(pages) => options.pragma("max_page_count", pages.to_string()),
+            None => options,
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(Self::MAX_CONNECTIONS)
             .connect_with(options)

@@ -20,7 +20,23 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// credentials fail here, within [`CONNECT_TIMEOUT`], with an error that names the server's
 /// address but never the URL or its password.
 pub async fn connect(database_url: &SecretString, max_connections: u32) -> Result<PgPool, PgError> {
-    let options = parse_url(database_url)?;
+    connect_with_waits(database_url, max_connections, CONNECT_TIMEOUT, None).await
+}
+
+/// [`connect`] for a request path: the pool then waits at most `acquire` for a connection (a
+/// new one included), and every session it opens has `statement_timeout` set to `statement`
+/// (when given), so that a sick server costs a request a bounded time.
+pub async fn connect_with_waits(
+    database_url: &SecretString,
+    max_connections: u32,
+    acquire: Duration,
+    statement: Option<Duration>,
+) -> Result<PgPool, PgError> {
+    let mut options = parse_url(database_url)?;
+    if let Some(statement) = statement {
+        let millis = statement.as_millis().max(1).to_string();
+        options = options.options([("statement_timeout", millis.as_str())]);
+    }
     // A single connection first: the pool retries refused connections until its timeout and
     // then reports only "timed out", losing the reason.
     let probe = open_connection(&options).await?;
@@ -28,7 +44,10 @@ pub async fn connect(database_url: &SecretString, max_connections: u32) -> Resul
     let _ = probe.close().await;
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
-        .acquire_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(acquire)
+        // A connection that sat idle through an outage may be dead: check it before use, so a
+        // request after recovery gets a live one instead of an error.
+        .test_before_acquire(true)
         .connect_with(options.clone())
         .await
         .map_err(|source| classify(&options, source))

@@ -27,7 +27,7 @@ mod users;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connect::{CONNECT_TIMEOUT, connect, migrate};
+pub use connect::{CONNECT_TIMEOUT, connect, connect_with_waits, migrate};
 pub use error::{CorruptRow, PgError};
 pub use users::PgUserStore;
 

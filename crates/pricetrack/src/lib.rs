@@ -55,6 +55,13 @@ pub enum Command {
         #[arg(long)]
         candidates: bool,
     },
+    /// Copies the database of PRICETRACK_DATA_DIR to FILE, consistently, while `serve` runs
+    /// (SQLite's VACUUM INTO; the copy is integrity-checked). Restore: stop serve, put FILE in
+    /// place of <data dir>/pricetrack.db, start serve.
+    Backup {
+        /// The new backup file; an existing file is never overwritten.
+        file: PathBuf,
+    },
     /// Parses a price out of text and prints {"amount","currency"}; exits non-zero when none.
     ParsePrice {
         /// The text, e.g. "1.299,99 €".

@@ -52,6 +52,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tools::Reading::Candidates(output) => print_json(&output),
             }
         }
+        Command::Backup { file } => {
+            let data_dir = Env::process()
+                .string("PRICETRACK_DATA_DIR")
+                .map_or_else(|| std::path::PathBuf::from("./pricetrack-data"), std::path::PathBuf::from);
+            let source = data_dir.join("pricetrack.db");
+            pricetrack_embedded::backup_database(&source, &file)
+                .await
+                .map_err(|e| anyhow::Error::new(e).context(format!("backing up {}", source.display())))?;
+            print_json(&serde_json::json!({"backup": file.display().to_string()}))
+        }
         Command::ParsePrice { text } => print_json(&tools::parse_price(&text)?),
         #[cfg(feature = "aws")]
         Command::Aws { command: pricetrack::AwsCommand::Bootstrap { prefix } } => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, StoreError};
 use pricetrack_domain::{CheckRequest, SchedulePolicy, Timestamp};
+use pricetrack_runtime::backoff::{Backoff, Outage};
 use tokio_util::sync::CancellationToken;
 
 /// Messages per queue send (the SQS batch maximum).
@@ -116,8 +117,9 @@ async fn send_requests(queue: &dyn CheckQueue, claimed: &[ClaimedJob], report: &
     queue_down
 }
 
-/// Runs [`run_once`] every `tick` until `shutdown` is cancelled (the single-process mode). Errors
-/// are logged and the next tick tries again.
+/// Runs [`run_once`] every `tick` until `shutdown` is cancelled (the single-process mode). A
+/// failed run (the store or the queue down) is retried after the tick plus a capped, fully
+/// jittered back-off, and logged once when the outage starts and once when it ends.
 pub async fn run_every(
     jobs: Arc<dyn JobStore>,
     queue: Arc<dyn CheckQueue>,
@@ -125,13 +127,15 @@ pub async fn run_every(
     tick: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(tick.max(Duration::from_millis(10)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tick = tick.max(Duration::from_millis(10));
+    let mut backoff = Backoff::default();
+    let mut outage = Outage::new("job store or check queue");
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            _ = ticker.tick() => {}
+            () = tokio::time::sleep(wait) => {}
         }
         let run = run_once(jobs.as_ref(), queue.as_ref(), chrono::Utc::now(), &policy, DEFAULT_BATCH_LIMIT);
         let result = tokio::select! {
@@ -139,9 +143,21 @@ pub async fn run_every(
             () = shutdown.cancelled() => break,
             result = run => result,
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "rescheduler run failed; retrying at the next tick");
-        }
+        wait = match result {
+            Ok(report) if report.failed == 0 => {
+                backoff.reset();
+                outage.succeeded();
+                tick
+            }
+            Ok(report) => {
+                outage.failed(&format_args!("{} check requests were not sent", report.failed));
+                tick + backoff.next_delay()
+            }
+            Err(e) => {
+                outage.failed(&e);
+                tick + backoff.next_delay()
+            }
+        };
     }
     tracing::info!("rescheduler stopped");
 }

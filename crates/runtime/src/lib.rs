@@ -1,6 +1,8 @@
 //! Process plumbing shared by every pricetrack program (`pricetrack`, `api`, `scraper`,
 //! `rescheduler`): how logging starts and how a shutdown signal reaches the components.
 
+pub mod backoff;
+
 use pricetrack_settings::LogFormat;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;

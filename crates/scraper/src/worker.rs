@@ -9,14 +9,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use pricetrack_runtime::backoff::{Backoff, Outage};
+
 use crate::checker::{Checker, HandleOutcome};
 
 /// Most messages asked for in one receive (the SQS maximum).
 const MAX_RECEIVE_BATCH: usize = 10;
-/// First pause after a failed receive; doubles on each further failure.
-const BACKOFF_START: Duration = Duration::from_millis(100);
-/// Longest pause after failed receives.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Shortest interval between two visibility extensions.
 const MIN_HEARTBEAT: Duration = Duration::from_millis(50);
 
@@ -52,7 +50,8 @@ impl Default for WorkerSettings {
 /// waiting in memory is on the visibility clock). A message is acknowledged only once its check
 /// is handled; a malformed body is logged (without its content) and left unacknowledged, so the
 /// queue moves it to the dead-letter queue after its maximum receive count. Receive errors back
-/// off exponentially. Handling one message is abandoned (not acknowledged) after the policy's
+/// off with full jitter (capped at 30 s) and are logged once when the queue goes down and once when
+/// it comes back. Handling one message is abandoned (not acknowledged) after the policy's
 /// lease, when the job is due again anyway. Nothing a message does stops the pool: only the
 /// shutdown token does.
 pub struct WorkerPool {
@@ -80,6 +79,7 @@ impl WorkerPool {
         let slots = Arc::new(Semaphore::new(workers));
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut backoff = Backoff::default();
+        let mut queue_outage = Outage::new("check queue");
         tracing::info!(workers, "worker pool started");
 
         loop {
@@ -109,6 +109,7 @@ impl WorkerPool {
             match received {
                 Ok(deliveries) => {
                     backoff.reset();
+                    queue_outage.succeeded();
                     if deliveries.len() > permits.len() {
                         tracing::warn!(
                             asked = permits.len(),
@@ -129,7 +130,7 @@ impl WorkerPool {
                 Err(e) => {
                     drop(permits);
                     let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "receiving check requests failed");
+                    queue_outage.failed(&e);
                     tokio::select! {
                         biased;
                         () = shutdown.cancelled() => break,
@@ -261,44 +262,5 @@ fn log_task_end(result: Result<(), tokio::task::JoinError>) {
         && e.is_panic()
     {
         tracing::error!("a check worker panicked; its message will be delivered again");
-    }
-}
-
-/// Exponential back-off for receive errors.
-#[derive(Debug, Default)]
-struct Backoff {
-    current: Option<Duration>,
-}
-
-impl Backoff {
-    fn next_delay(&mut self) -> Duration {
-        let next = match self.current {
-            None => BACKOFF_START,
-            Some(previous) => (previous * 2).min(BACKOFF_MAX),
-        };
-        self.current = Some(next);
-        next
-    }
-
-    fn reset(&mut self) {
-        self.current = None;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_resets() {
-        let mut backoff = Backoff::default();
-        let delays: Vec<_> = (0..12).map(|_| backoff.next_delay()).collect();
-        assert_eq!(delays[0], Duration::from_millis(100));
-        assert_eq!(delays[1], Duration::from_millis(200));
-        assert_eq!(delays[8], Duration::from_millis(25_600));
-        assert_eq!(delays[9], BACKOFF_MAX);
-        assert_eq!(delays[11], BACKOFF_MAX);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), BACKOFF_START);
     }
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use pricetrack_api::resilience::{Backs, Dependency};
 use pricetrack_api::{ApiPorts, ApiSettings, Application};
-use pricetrack_aws::AwsAdapters;
+use pricetrack_aws::{AwsAdapters, DynamoJobStore, SqsCheckQueue};
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
 use pricetrack_postgres::{PgPool, PgUserStore};
 use secrecy::SecretString;
@@ -39,11 +40,24 @@ pub async fn migrate_database(config: MigrateConfig) -> anyhow::Result<()> {
 /// default chain, and serves the API until `shutdown` completes; then stops accepting
 /// connections and lets the requests in flight finish (for at most [`API_SHUTDOWN_GRACE`]).
 pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let pool = open_database(&config.database_url).await?;
-    let aws = AwsAdapters::from_default_chain().await;
-    let users: Arc<dyn UserStore> = Arc::new(PgUserStore::new(pool.clone()));
-    let jobs: Arc<dyn JobStore> = Arc::new(aws.job_store(&config.table));
-    let queue: Arc<dyn CheckQueue> = Arc::new(aws.check_queue(&config.queue_url));
+    // Migrations may take their time; the request path then gets a pool with bounded waits.
+    open_database(&config.database_url).await?.close().await;
+    let pool = pricetrack_postgres::connect_with_waits(
+        &config.database_url,
+        DATABASE_MAX_CONNECTIONS,
+        config.database_waits.acquire,
+        Some(config.database_waits.statement),
+    )
+    .await
+    .context("connecting to PostgreSQL (DATABASE_URL)")?;
+    let aws = AwsAdapters::from_default_chain().await.with_waits(config.aws_waits);
+    let pg_store = PgUserStore::new(pool.clone());
+    let dynamo = aws.job_store(&config.table);
+    let sqs = aws.check_queue(&config.queue_url);
+    let dependencies = dependencies(&pg_store, &dynamo, &sqs);
+    let users: Arc<dyn UserStore> = Arc::new(pg_store);
+    let jobs: Arc<dyn JobStore> = Arc::new(dynamo);
+    let queue: Arc<dyn CheckQueue> = Arc::new(sqs);
     let notifier: Arc<dyn Notifier> = Arc::new(aws.notifier(&config.topic_arn));
     if config.allow_private_targets {
         tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: job URLs may point at loopback and private networks");
@@ -69,9 +83,14 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     )?;
     let probe = Arc::new(crate::delivery::AwsChannelProbe { deliverer, email: aws.email(&config.topic_arn) });
     let delivery = Some(pricetrack_api::DeliveryPorts { channels, log, probe });
-    let app = Application::build(config.listen, settings, ApiPorts { users, jobs, queue, notifier, delivery })
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let app = Application::build_with_dependencies(
+        config.listen,
+        settings,
+        ApiPorts { users, jobs, queue, notifier, delivery },
+        dependencies,
+    )
+    .await
+    .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %app.local_addr(), table = %config.table, "api started");
 
     let stop = CancellationToken::new();
@@ -94,4 +113,24 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     served.context("the API server panicked")?.context("the API server failed")?;
     tracing::info!("api stopped");
     Ok(())
+}
+
+/// What the API's prober watches, named as operators know them: `postgres` (accounts), `dynamodb`
+/// (jobs) and `sqs` (a new job's first check request: reported, never gating).
+fn dependencies(users: &PgUserStore, jobs: &DynamoJobStore, queue: &SqsCheckQueue) -> Vec<Dependency> {
+    let (users, jobs, queue) = (users.clone(), jobs.clone(), queue.clone());
+    vec![
+        Dependency::new("postgres", Backs::Users, move || {
+            let users = users.clone();
+            async move { users.ping().await }
+        }),
+        Dependency::new("dynamodb", Backs::Jobs, move || {
+            let jobs = jobs.clone();
+            async move { jobs.ping().await }
+        }),
+        Dependency::new("sqs", Backs::Background, move || {
+            let queue = queue.clone();
+            async move { queue.ping().await }
+        }),
+    ]
 }

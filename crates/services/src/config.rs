@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pricetrack_domain::SchedulePolicy;
+use pricetrack_settings::waits::{AwsWaits, DatabaseWaits};
 use pricetrack_settings::{ConfigError, Env};
 use secrecy::SecretString;
 
@@ -67,6 +68,10 @@ pub struct ApiConfig {
     /// `PRICETRACK_MIN_CHECK_INTERVAL_SECS`, `PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS`,
     /// `PRICETRACK_LEASE_SECS`.
     pub schedule: SchedulePolicy,
+    /// `PRICETRACK_AWS_*` timeouts and attempts (default [`AwsWaits::API`]).
+    pub aws_waits: AwsWaits,
+    /// `PRICETRACK_DATABASE_*` timeouts (default [`DatabaseWaits::API`]).
+    pub database_waits: DatabaseWaits,
 }
 
 impl ApiConfig {
@@ -87,6 +92,8 @@ impl ApiConfig {
             cookie_secure: env.cookie_secure(true)?,
             allow_private_targets: env.allow_private_targets()?,
             schedule: schedule(env)?,
+            aws_waits: env.aws_waits(AwsWaits::API)?,
+            database_waits: env.database_waits(DatabaseWaits::API)?,
         })
     }
 }
@@ -149,6 +156,8 @@ pub struct ScraperConfig {
     /// `PRICETRACK_FLEET_POLITENESS` (default true): the per-host concurrency and spacing hold
     /// across every scraper process (a budget in the jobs table), not only within this one.
     pub fleet_politeness: bool,
+    /// `PRICETRACK_AWS_*` timeouts and attempts (default [`AwsWaits::WORKER`]).
+    pub aws_waits: AwsWaits,
 }
 
 impl ScraperConfig {
@@ -208,6 +217,7 @@ impl ScraperConfig {
             visibility_timeout,
             shutdown_grace: env.secs_at_least(vars::SHUTDOWN_GRACE_SECS, DEFAULT_SHUTDOWN_GRACE_SECS, 0)?,
             fleet_politeness: env.bool_or(vars::FLEET_POLITENESS, true)?,
+            aws_waits: env.aws_waits(AwsWaits::WORKER)?,
         })
     }
 }
@@ -221,6 +231,8 @@ pub struct ReschedulerConfig {
     pub queue_url: String,
     /// `PRICETRACK_LEASE_SECS` (default 300): how long a claimed job stays off the due list.
     pub lease: Duration,
+    /// `PRICETRACK_AWS_*` timeouts and attempts (default [`AwsWaits::RESCHEDULER`]).
+    pub aws_waits: AwsWaits,
 }
 
 impl ReschedulerConfig {
@@ -231,7 +243,12 @@ impl ReschedulerConfig {
 
     /// Reads settings through `env`.
     pub fn from_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Ok(Self { table: env.required(vars::TABLE)?, queue_url: env.required(vars::QUEUE_URL)?, lease: env.lease()? })
+        Ok(Self {
+            table: env.required(vars::TABLE)?,
+            queue_url: env.required(vars::QUEUE_URL)?,
+            lease: env.lease()?,
+            aws_waits: env.aws_waits(AwsWaits::RESCHEDULER)?,
+        })
     }
 
     /// The scheduling policy the rescheduler works with: the defaults with this lease (claiming

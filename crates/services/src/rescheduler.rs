@@ -80,7 +80,7 @@ impl Rescheduler {
     /// The DynamoDB job store and SQS queue of `config`, with clients from the SDK's default
     /// chain.
     pub async fn from_config(config: &ReschedulerConfig) -> Self {
-        let aws = AwsAdapters::from_default_chain().await;
+        let aws = AwsAdapters::from_default_chain().await.with_waits(config.aws_waits);
         Self::new(
             Arc::new(aws.job_store(&config.table)),
             Arc::new(aws.check_queue(&config.queue_url)),
@@ -176,19 +176,36 @@ impl Rescheduler {
         lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!(e)).context("the Lambda runtime failed")
     }
 
+    /// What one Lambda invocation with `remaining` time runs: [`Self::run_within`] the
+    /// [`lambda_budget`], and an error when the run could not queue every job it claimed (the
+    /// store or the queue down), so that the failure shows in the function's error metrics and
+    /// alarms instead of a success with work left undone. The jobs not queued are due again
+    /// after their lease and the next run catches up.
+    pub async fn invocation_run(&self, remaining: Duration) -> anyhow::Result<Report> {
+        let (soft, hard) = lambda_budget(remaining);
+        let report = self.run_within(soft, hard).await?;
+        if report.failed > 0 {
+            anyhow::bail!(
+                "{} of {} claimed jobs could not be queued (the check queue failed); they are due again after their lease",
+                report.failed,
+                report.claimed
+            );
+        }
+        Ok(report)
+    }
+
     async fn handle_invocation(
         &self,
         event: lambda_runtime::LambdaEvent<serde_json::Value>,
     ) -> Result<Report, lambda_runtime::Error> {
         let remaining = event.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
-        let (soft, hard) = lambda_budget(remaining);
         tracing::info!(
             request_id = %event.context.request_id,
             event_id = event.payload.get("id").and_then(|v| v.as_str()).unwrap_or_default(),
             remaining_ms = remaining.as_millis() as u64,
             "scheduled run"
         );
-        match self.run_within(soft, hard).await {
+        match self.invocation_run(remaining).await {
             Ok(report) => {
                 tracing::info!(?report, "run finished");
                 Ok(report)

@@ -20,7 +20,7 @@ pub const RECEIVE_WAIT: Duration = Duration::from_secs(20);
 /// flight finish within [`ScraperConfig::shutdown_grace`] (the messages of those that do not are
 /// delivered again later) and returns.
 pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let aws = AwsAdapters::from_default_chain().await;
+    let aws = AwsAdapters::from_default_chain().await.with_waits(config.aws_waits);
     let jobs: Arc<dyn JobStore> = Arc::new(aws.job_store(&config.table));
     let queue: Arc<dyn CheckQueue> = Arc::new(aws.check_queue(&config.queue_url));
     let notifier: Arc<dyn Notifier> = Arc::new(aws.notifier(&config.topic_arn));

@@ -380,6 +380,162 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Bounded waits on dependencies (issue 15): how long a program waits for AWS and PostgreSQL
+/// before it calls a dependency unavailable. Each program has its own defaults, sized for whoever
+/// waits: a user's request, a worker, a Lambda invocation.
+pub mod waits {
+    use std::time::Duration;
+
+    use crate::{ConfigError, Env};
+
+    /// `PRICETRACK_AWS_CONNECT_TIMEOUT`: longest wait for a TCP (and TLS) connection to an AWS
+    /// endpoint.
+    pub const AWS_CONNECT_TIMEOUT: &str = "PRICETRACK_AWS_CONNECT_TIMEOUT";
+    /// `PRICETRACK_AWS_ATTEMPT_TIMEOUT`: longest one attempt of an AWS call may take.
+    pub const AWS_ATTEMPT_TIMEOUT: &str = "PRICETRACK_AWS_ATTEMPT_TIMEOUT";
+    /// `PRICETRACK_AWS_OPERATION_TIMEOUT`: longest an AWS call may take, retries included.
+    pub const AWS_OPERATION_TIMEOUT: &str = "PRICETRACK_AWS_OPERATION_TIMEOUT";
+    /// `PRICETRACK_AWS_MAX_ATTEMPTS`: attempts of one AWS call (1 means no retry).
+    pub const AWS_MAX_ATTEMPTS: &str = "PRICETRACK_AWS_MAX_ATTEMPTS";
+    /// `PRICETRACK_DATABASE_ACQUIRE_TIMEOUT`: longest wait for a PostgreSQL connection (a new one
+    /// or one from the pool).
+    pub const DATABASE_ACQUIRE_TIMEOUT: &str = "PRICETRACK_DATABASE_ACQUIRE_TIMEOUT";
+    /// `PRICETRACK_DATABASE_STATEMENT_TIMEOUT`: PostgreSQL's `statement_timeout` for the API's
+    /// sessions, and the client-side bound of one query.
+    pub const DATABASE_STATEMENT_TIMEOUT: &str = "PRICETRACK_DATABASE_STATEMENT_TIMEOUT";
+
+    /// Timeouts and retries of every AWS SDK client of a program.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct AwsWaits {
+        /// Connect timeout (TCP and TLS).
+        pub connect: Duration,
+        /// Per-attempt timeout.
+        pub attempt: Duration,
+        /// Operation timeout: every attempt and the back-off between them.
+        pub operation: Duration,
+        /// Attempts of one call, in the SDK's standard retry mode (exponential back-off with
+        /// jitter between them).
+        pub max_attempts: u32,
+    }
+
+    impl AwsWaits {
+        /// The API: a user's request spends at most 1.5 s on one AWS call, so that it is answered
+        /// (a 503 at worst) within 2 s.
+        pub const API: Self = Self {
+            connect: Duration::from_millis(500),
+            attempt: Duration::from_millis(700),
+            operation: Duration::from_millis(1500),
+            max_attempts: 2,
+        };
+        /// The scraper's workers: they may wait longer; the long-poll receive gets its own wait
+        /// time on top of the attempt timeout.
+        pub const WORKER: Self = Self {
+            connect: Duration::from_secs(2),
+            attempt: Duration::from_secs(5),
+            operation: Duration::from_secs(15),
+            max_attempts: 3,
+        };
+        /// The rescheduler: one call never takes more than 8 s, well inside a Lambda timeout of a
+        /// minute (and the run's own deadline cuts it off before the invocation's end).
+        pub const RESCHEDULER: Self = Self {
+            connect: Duration::from_secs(1),
+            attempt: Duration::from_secs(3),
+            operation: Duration::from_secs(8),
+            max_attempts: 3,
+        };
+    }
+
+    /// PostgreSQL waits of the API's request path.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct DatabaseWaits {
+        /// Longest wait for a connection (opening one, or a free one from the pool).
+        pub acquire: Duration,
+        /// `statement_timeout`, and the client-side bound of one query.
+        pub statement: Duration,
+    }
+
+    impl DatabaseWaits {
+        /// The API's defaults: at most 1.5 s for a connection and 1.5 s for a statement.
+        pub const API: Self = Self { acquire: Duration::from_millis(1500), statement: Duration::from_millis(1500) };
+    }
+
+    /// Most a wait may be set to: a setting of an hour is a mistake, not a choice.
+    const MAX_WAIT: Duration = Duration::from_secs(900);
+
+    fn bounded<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        name: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let value = env.duration_or(name, default)?;
+        if value.is_zero() || value > MAX_WAIT {
+            return Err(ConfigError::new(name, "must be a duration from 1ms to 15m (e.g. 500ms, 2s)"));
+        }
+        Ok(value)
+    }
+
+    impl<F: Fn(&str) -> Option<String>> Env<F> {
+        /// The AWS waits, each overridable (`PRICETRACK_AWS_*`), with a program's `defaults`.
+        /// The operation timeout must be at least the attempt timeout.
+        pub fn aws_waits(&self, defaults: AwsWaits) -> Result<AwsWaits, ConfigError> {
+            let waits = AwsWaits {
+                connect: bounded(self, AWS_CONNECT_TIMEOUT, defaults.connect)?,
+                attempt: bounded(self, AWS_ATTEMPT_TIMEOUT, defaults.attempt)?,
+                operation: bounded(self, AWS_OPERATION_TIMEOUT, defaults.operation)?,
+                max_attempts: self.number_in(AWS_MAX_ATTEMPTS, defaults.max_attempts, 1..=10)?,
+            };
+            if waits.operation < waits.attempt {
+                return Err(ConfigError::new(AWS_OPERATION_TIMEOUT, "must be at least PRICETRACK_AWS_ATTEMPT_TIMEOUT"));
+            }
+            Ok(waits)
+        }
+
+        /// The PostgreSQL waits (`PRICETRACK_DATABASE_*`), with `defaults`.
+        pub fn database_waits(&self, defaults: DatabaseWaits) -> Result<DatabaseWaits, ConfigError> {
+            Ok(DatabaseWaits {
+                acquire: bounded(self, DATABASE_ACQUIRE_TIMEOUT, defaults.acquire)?,
+                statement: bounded(self, DATABASE_STATEMENT_TIMEOUT, defaults.statement)?,
+            })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<impl Fn(&str) -> Option<String>> {
+            Env::new(move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+        }
+
+        #[test]
+        fn api_defaults_answer_a_user_within_two_seconds() {
+            let waits = env(&[]).aws_waits(AwsWaits::API).expect("defaults");
+            assert_eq!(waits, AwsWaits::API);
+            assert!(waits.operation < Duration::from_secs(2));
+            assert!(DatabaseWaits::API.acquire + DatabaseWaits::API.statement <= Duration::from_secs(3));
+            assert!(DatabaseWaits::API.acquire <= Duration::from_secs(2));
+        }
+
+        #[test]
+        fn waits_are_overridable_and_checked() {
+            let waits = env(&[("PRICETRACK_AWS_ATTEMPT_TIMEOUT", "2s"), ("PRICETRACK_AWS_OPERATION_TIMEOUT", "5s")])
+                .aws_waits(AwsWaits::API)
+                .expect("valid");
+            assert_eq!(waits.attempt, Duration::from_secs(2));
+            assert_eq!(waits.operation, Duration::from_secs(5));
+            let err =
+                env(&[("PRICETRACK_AWS_OPERATION_TIMEOUT", "100ms")]).aws_waits(AwsWaits::API).expect_err("short");
+            assert_eq!(err.name, AWS_OPERATION_TIMEOUT);
+            let err = env(&[("PRICETRACK_AWS_MAX_ATTEMPTS", "0")]).aws_waits(AwsWaits::API).expect_err("zero");
+            assert_eq!(err.name, AWS_MAX_ATTEMPTS);
+            let err = env(&[("PRICETRACK_DATABASE_STATEMENT_TIMEOUT", "2h")])
+                .database_waits(DatabaseWaits::API)
+                .expect_err("long");
+            assert_eq!(err.name, DATABASE_STATEMENT_TIMEOUT);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -50,6 +50,12 @@ async fn run(mode: ReschedulerMode) -> anyhow::Result<()> {
         ReschedulerMode::Once => {
             let report = rescheduler.run_once().await?;
             print_json(&serde_json::to_string(&report)?);
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} claimed jobs could not be queued; they are due again after their lease",
+                    report.failed
+                );
+            }
             Ok(())
         }
         ReschedulerMode::Every(every) => {
