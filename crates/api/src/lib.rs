@@ -131,6 +131,13 @@ impl Application {
         Ok(Self { listener, local_addr, router: router(settings, ports) })
     }
 
+    /// Wraps the API's router, e.g. to serve the web dashboard in front of it; the API's own
+    /// routes and middleware stay as they are.
+    pub fn wrap_router(mut self, wrap: impl FnOnce(Router) -> Router) -> Self {
+        self.router = wrap(self.router);
+        self
+    }
+
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -68,7 +68,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         ApiPorts { users, jobs: jobs.clone(), queue: queue.clone(), notifier: notifier.clone() },
     )
     .await
-    .with_context(|| format!("binding {}", config.listen))?;
+    .with_context(|| format!("binding {}", config.listen))?
+    .wrap_router(pricetrack_web::with_dashboard);
     tracing::info!(address = %app.local_addr(), data_dir = %config.data_dir.display(), "pricetrack is listening");
 
     // Every check goes through the per-host politeness limits (concurrency, spacing,

@@ -60,7 +60,9 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     };
     let app = Application::build(config.listen, settings, ApiPorts { users, jobs, queue, notifier })
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
+        .with_context(|| format!("binding {}", config.listen))?
+        // The web dashboard at `/`, in front of the API.
+        .wrap_router(pricetrack_web::with_dashboard);
     tracing::info!(address = %app.local_addr(), table = %config.table, "api started");
 
     let stop = CancellationToken::new();
