@@ -1,6 +1,6 @@
-//! `extract_offer` and `extract_with_selector` never panic, and an `Ok` offer has a positive
-//! price, or (from `extract_offer` only) no price and `out_of_stock`; every disagreeing source
-//! has a positive price of its own.
+//! `extract_offer`, `price_candidates` and `extract_with_selector` never panic, and an `Ok` offer
+//! has a positive price, or (from `extract_offer` only) no price and `out_of_stock`; every
+//! disagreeing source has a positive price of its own; the first candidate is the offer's price.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -32,7 +32,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(offer.price.is_some(), "disagreements need a price: {offer:?}");
         }
     };
-    checked(pricetrack_extract::extract_offer(&html, url.as_ref()), true);
+    let offer = pricetrack_extract::extract_offer(&html, url.as_ref());
+    if let (Ok(Some(price)), Ok(candidates)) = (
+        offer.as_ref().map(|o| o.price),
+        pricetrack_extract::price_candidates(&html, url.as_ref()),
+    ) {
+        assert_eq!(candidates.first().map(|c| c.price.amount), Some(price.amount), "{offer:?}");
+    }
+    checked(offer, true);
     if choice & 0x80 != 0 {
         checked(pricetrack_extract::extract_with_selector(&html, "[itemprop=price], .price, #price"), false);
     }

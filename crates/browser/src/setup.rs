@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use pricetrack_scraper::{
-    Checker, FetcherBuildError, PageFetcher, PoliteFetcher, PolitenessSettings, StaticFetcher, StaticFetcherSettings,
+    Checker, FetcherBuildError, PageFetcher, PageReader, PoliteFetcher, PolitenessSettings, StaticFetcher,
+    StaticFetcherSettings,
 };
 use pricetrack_settings::ScrapeSettings;
 
@@ -32,6 +33,19 @@ impl Fetchers {
         allow_private_targets: bool,
         user_agent: Option<&str>,
     ) -> Result<Self, FetcherBuildError> {
+        Self::with_exempt_origins(scrape, allow_private_targets, user_agent, &[])
+    }
+
+    /// [`Fetchers::new`], with origins (`http://127.0.0.1:PORT`) the browser may load although
+    /// they are on an internal network, while the guard stays on for every other address: for
+    /// `pricetrack extract --file F --browser`, which serves the saved page to the browser from
+    /// a temporary loopback origin.
+    pub fn with_exempt_origins(
+        scrape: &ScrapeSettings,
+        allow_private_targets: bool,
+        user_agent: Option<&str>,
+        exempt_origins: &[String],
+    ) -> Result<Self, FetcherBuildError> {
         let mut static_settings = StaticFetcherSettings { allow_private_targets, ..StaticFetcherSettings::default() };
         if let Some(agent) = user_agent {
             static_settings.user_agent = agent.to_owned();
@@ -54,6 +68,7 @@ impl Fetchers {
                 max_tabs: scrape.browser_tabs,
                 user_agent: static_settings.user_agent.clone(),
                 allow_private_targets,
+                exempt_origins: exempt_origins.to_vec(),
                 ..BrowserSettings::default()
             };
             match BrowserFetcher::new(settings) {
@@ -84,6 +99,18 @@ impl Fetchers {
                 checker.with_browser(Arc::clone(browser) as Arc<dyn PageFetcher>, self.browser_hosts.clone())
             }
             None => checker,
+        }
+    }
+
+    /// A page reader over these fetchers (the browser included, when there is one): what a
+    /// check does to read a page, for `pricetrack extract`.
+    pub fn reader(&self) -> PageReader {
+        let reader = PageReader::new(Arc::clone(&self.static_fetcher) as Arc<dyn PageFetcher>);
+        match &self.polite_browser {
+            Some(browser) => {
+                reader.with_browser(Arc::clone(browser) as Arc<dyn PageFetcher>, self.browser_hosts.clone())
+            }
+            None => reader,
         }
     }
 

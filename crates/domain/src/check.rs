@@ -61,6 +61,11 @@ pub enum CheckFailure {
     /// The page was fetched but no price was found on it.
     #[error("no price found on the page")]
     NoPrice,
+    /// The shop answered with a robot check (a captcha, a bot wall) instead of the page: not a
+    /// page without a price, and nothing the job's owner can fix in the job. Fails the check like
+    /// any failure (never alerts), and says so.
+    #[error("the shop showed a robot check instead of the page")]
+    Blocked,
     /// The page shows a price in another currency than the job's.
     #[error("the page shows a price in {found}, the job's target is in {expected}")]
     CurrencyMismatch {

@@ -1,6 +1,9 @@
 //! Extraction speed on large pages (results in BENCHMARKS.md):
 //! `cargo bench -p pricetrack-extract --bench extract`.
 //!
+//! `real_pages` reads every page of `../shared/real-pages` (real shop pages, kept beside the
+//! repository, not in it) and reports MB/s per page.
+//!
 //! Real product pages run from 200 KB to over 1 MB of HTML, most of it navigation, reviews and
 //! carousels around one price. The pages here are fixture pages padded to about 500 KB with such
 //! filler, so the cost measured is that of parsing a realistic page, not of a toy one.
@@ -51,6 +54,9 @@ fn pages(c: &mut Criterion) {
             b.iter(|| extract_offer(black_box(&page), url.as_ref()));
         });
     }
+    // Parsing alone, the floor under every method: extraction costs what it adds to this.
+    let page = padded(&fixture("jsonld_simple.html"));
+    group.bench_function("parse_only", |b| b.iter(|| scraper::Html::parse_document(black_box(&page))));
     let page = padded(&fixture("custom_selector.html"));
     group.bench_function("selector", |b| b.iter(|| extract_with_selector(black_box(&page), ".prezzo .prezzo-attuale")));
     group.finish();
@@ -66,5 +72,26 @@ fn prices(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, pages, prices);
+/// Every real page of `../shared/real-pages`, as shops served them.
+fn real_pages(c: &mut Criterion) {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/real-pages"));
+    let table = std::fs::read_to_string(dir.join("pages.tsv"))
+        .unwrap_or_else(|e| panic!("the real-page corpus is missing from {}: {e}", dir.display()));
+    let mut group = c.benchmark_group("real_pages");
+    group.sample_size(10);
+    for line in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (Some(file), Some(url)) = (cols.first(), cols.get(1)) else { continue };
+        let bytes = std::fs::read(dir.join("pages").join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let html = String::from_utf8_lossy(&bytes).into_owned();
+        let url = url::Url::parse(url).ok();
+        group.throughput(Throughput::Bytes(html.len() as u64));
+        group.bench_function(file.trim_end_matches(".html"), |b| {
+            b.iter(|| extract_offer(black_box(&html), url.as_ref()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pages, prices, real_pages);
 criterion_main!(benches);

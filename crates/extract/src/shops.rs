@@ -124,7 +124,15 @@ const AMAZON_ELEMENTS: &[&str] = &[
     "#priceblock_ourprice",
     "#price_inside_buybox",
     "#newBuyBoxPrice",
+    // Kindle and other formats: the Kindle price, else the selected format's swatch.
     "#kindle-price",
+    "#tmmSwatches .selected .slot-price",
+    "#tmmSwatches .a-button-selected .a-color-price",
+    "#buyNewSection .offer-price",
+    // Only used offers: the used buy box is the price to pay.
+    "#usedBuySection .offer-price",
+    "#usedBuySection .a-color-price",
+    "#usedPrice",
 ];
 
 /// Inside a strike-through list price (`data-a-strike`, `a-text-price`, `basisPrice`), or

@@ -153,7 +153,13 @@ fn cases() -> Vec<(&'static str, Option<&'static str>, Expect)> {
         ),
         // No price and no word on stock: still no price.
         ("price_on_request.html", None, Expect::Error(ExtractError::NoPrice)),
-        ("custom_selector.html", None, Expect::Error(ExtractError::NoPrice)),
+        // No structured data: the price shown next to the title is read (a user may still pin
+        // it with a selector, see below).
+        (
+            "custom_selector.html",
+            None,
+            offer("1249.00", Some("EUR"), None, ExtractionMethod::Visible, Some("Bicicletta Pieghevole")),
+        ),
         // Amazon storefronts: the price to pay, never the struck RRP / list price or a carousel.
         (
             "amazon_co_uk_rrp.html",
@@ -204,7 +210,8 @@ fn cases() -> Vec<(&'static str, Option<&'static str>, Expect)> {
             Some("https://cocina.example/producto/sarten-hierro-28/"),
             offer("39.00", Some("EUR"), Some(InStock), JsonLd, Some("Sartén de hierro 28 cm")),
         ),
-        ("magento.html", None, offer("129.95", Some("EUR"), None, Microdata, Some("Wanderschuh Alpin GTX"))),
+        // The microdata states no availability; the page's "Auf Lager" line does.
+        ("magento.html", None, offer("129.95", Some("EUR"), Some(InStock), Microdata, Some("Wanderschuh Alpin GTX"))),
         (
             "prestashop.html",
             None,
@@ -330,11 +337,12 @@ fn selector_errors() {
 
 #[test]
 fn method_names_and_serialization() {
-    let names: Vec<_> = [JsonLd, Microdata, Meta, Amazon, Pccomponentes, ExtractionMethod::Selector]
-        .iter()
-        .map(ExtractionMethod::as_str)
-        .collect();
-    assert_eq!(names, ["json-ld", "microdata", "meta", "amazon", "pccomponentes", "selector"]);
+    let names: Vec<_> =
+        [JsonLd, Microdata, Meta, Amazon, Pccomponentes, ExtractionMethod::Selector, ExtractionMethod::Visible]
+            .iter()
+            .map(ExtractionMethod::as_str)
+            .collect();
+    assert_eq!(names, ["json-ld", "microdata", "meta", "amazon", "pccomponentes", "selector", "visible"]);
     let offer = extract_offer(&fixture("og_meta.html"), None).expect("offer");
     let json = serde_json::to_value(&offer).expect("serialize");
     assert_eq!(json["method"], "meta");

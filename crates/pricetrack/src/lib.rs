@@ -46,9 +46,14 @@ pub enum Command {
         #[arg(long)]
         selector: Option<String>,
         /// Render the page in headless Chromium straight away (by default the page is fetched
-        /// over plain HTTP first and rendered only when that shows no price).
-        #[arg(long, conflicts_with = "file")]
+        /// over plain HTTP first and rendered only when that shows no price). With --file, the
+        /// saved page is rendered (served to the browser from a temporary loopback address).
+        #[arg(long)]
         browser: bool,
+        /// List every price found on the page (source, a CSS selector for `price_selector`, the
+        /// text around it, a score), the one extraction picks first.
+        #[arg(long)]
+        candidates: bool,
     },
     /// Parses a price out of text and prints {"amount","currency"}; exits non-zero when none.
     ParsePrice {

@@ -35,20 +35,22 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(ServeConfig::from_env()?).await,
-        Command::Extract { url, file, page_url, selector, browser } => {
+        Command::Extract { url, file, page_url, selector, browser, candidates } => {
             let source = match file {
                 Some(path) => tools::PageSource::File { path, url: page_url },
                 None => tools::PageSource::Url(url.unwrap_or_default()),
             };
             let env = Env::process();
-            let scrape = env.scrape_settings()?;
             let fetch = tools::FetchOptions {
                 allow_private_targets: allow_private_targets_from_env()?,
-                browser: (scrape.browser_tabs > 0).then_some(scrape.browser_path),
+                scrape: env.scrape_settings()?,
+                user_agent: env.user_agent(),
                 force_browser: browser,
             };
-            let output = tools::extract(source, &fetch, selector.as_deref()).await?;
-            print_json(&output)
+            match tools::extract(source, &fetch, selector.as_deref(), candidates).await? {
+                tools::Reading::Offer(output) => print_json(&output),
+                tools::Reading::Candidates(output) => print_json(&output),
+            }
         }
         Command::ParsePrice { text } => print_json(&tools::parse_price(&text)?),
         #[cfg(feature = "aws")]

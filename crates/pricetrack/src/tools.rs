@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use pricetrack_browser::{BrowserFetcher, BrowserSettings};
-use pricetrack_domain::{Money, ProductUrl};
-use pricetrack_extract::{Offer, SourcePrice};
-use pricetrack_scraper::{PageFetcher, StaticFetcher, StaticFetcherSettings};
+use pricetrack_browser::Fetchers;
+use pricetrack_domain::{CheckOutcome, Money, ProductUrl};
+use pricetrack_extract::{Candidate, Offer, SourcePrice};
+use pricetrack_scraper::Rendering;
+use pricetrack_settings::ScrapeSettings;
 use serde::Serialize;
 
 /// What `pricetrack extract` prints.
@@ -82,6 +83,49 @@ impl From<Money> for ParsedPriceOutput {
     }
 }
 
+/// A price candidate in `pricetrack extract --candidates`'s output.
+#[derive(Debug, Serialize)]
+pub struct CandidateOutput {
+    /// The price as a decimal string.
+    pub price: String,
+    /// ISO currency code, if known.
+    pub currency: Option<String>,
+    /// `shop-rule`, `json-ld`, `microdata`, `meta` or `visible`.
+    pub source: &'static str,
+    /// A CSS selector that finds this price again (usable as a job's `price_selector`).
+    pub selector: Option<String>,
+    /// The text around the price.
+    pub context: String,
+    /// How likely this is the price to pay (higher is likelier).
+    pub score: i32,
+    /// Why extraction does not take it, if it does not.
+    pub excluded: Option<&'static str>,
+}
+
+impl From<&Candidate> for CandidateOutput {
+    fn from(candidate: &Candidate) -> Self {
+        Self {
+            price: candidate.price.amount.to_string(),
+            currency: candidate.price.currency.map(|c| c.to_string()),
+            source: candidate.source.as_str(),
+            selector: candidate.selector.clone(),
+            context: candidate.context.clone(),
+            score: candidate.score,
+            excluded: candidate.excluded,
+        }
+    }
+}
+
+/// What `pricetrack extract --candidates` prints: the offer extraction picks (null when it finds
+/// none) and every price on the page, the pick first.
+#[derive(Debug, Serialize)]
+pub struct CandidatesOutput {
+    /// The offer, as `pricetrack extract` prints it.
+    pub offer: Option<ExtractOutput>,
+    /// Every price found, the pick first.
+    pub candidates: Vec<CandidateOutput>,
+}
+
 /// Where `extract` reads its page from.
 #[derive(Debug)]
 pub enum PageSource {
@@ -92,70 +136,135 @@ pub enum PageSource {
         /// The page's URL.
         url: Option<String>,
     },
-    /// A live page, fetched with the same guard as a check.
+    /// A live page, fetched as a check fetches it.
     Url(String),
 }
 
-/// How `extract` fetches a live page.
-#[derive(Debug, Clone, Default)]
+/// How `extract` fetches a page: the same settings as `serve`'s checks.
+#[derive(Debug, Clone)]
 pub struct FetchOptions {
     /// Lets the page be on a private network (`PRICETRACK_ALLOW_PRIVATE_TARGETS`).
     pub allow_private_targets: bool,
-    /// The browser executable, if the browser may be used (`PRICETRACK_BROWSER_PATH`).
-    pub browser: Option<PathBuf>,
-    /// Render the page in the browser without trying plain HTTP first (`--browser`).
+    /// Politeness and browser settings (`PRICETRACK_HOST_*`, `PRICETRACK_BROWSER_*`).
+    pub scrape: ScrapeSettings,
+    /// The User-Agent of checks (`PRICETRACK_USER_AGENT`).
+    pub user_agent: Option<String>,
+    /// Render the page in the browser without trying plain HTTP first (`--browser`); with a
+    /// saved file, render the file.
     pub force_browser: bool,
 }
 
+/// What `extract` reads: the offer, or the offer and every candidate.
+#[derive(Debug)]
+pub enum Reading {
+    /// The offer (`pricetrack extract`).
+    Offer(ExtractOutput),
+    /// The offer and the candidates (`pricetrack extract --candidates`).
+    Candidates(CandidatesOutput),
+}
+
 /// Extracts the offer from a page. An error when no price is found, unless the page says the
-/// product is out of stock (then the output has no price and says so).
+/// product is out of stock (then the output has no price and says so); with `candidates`, the
+/// list is printed whether or not a price was picked.
 ///
-/// A live page is read as a check reads it: plain HTTP first, then, when that shows no price
-/// and a browser is installed, rendered in the browser (`force_browser` skips the first step).
+/// A live page is read exactly as a check reads it ([`pricetrack_scraper::PageReader`], built by
+/// [`Fetchers`]: the address guard, per-host politeness, the User-Agent, plain HTTP first, then
+/// the browser when that shows no price; `force_browser` skips the first step). A saved file
+/// with `force_browser` is rendered in the browser from a temporary loopback origin that only
+/// that browser may load (the guard stays on for every other address).
 pub async fn extract(
     source: PageSource,
     fetch: &FetchOptions,
     selector: Option<&str>,
-) -> anyhow::Result<ExtractOutput> {
-    let raw = match source {
+    candidates: bool,
+) -> anyhow::Result<Reading> {
+    let (html, url, fetched_with) = match source {
         PageSource::File { path, url } => {
-            let html = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let url = url
                 .map(|raw| url::Url::parse(&raw).with_context(|| format!("--url {raw:?} is not a valid URL")))
                 .transpose()?;
-            return offer_output(&String::from_utf8_lossy(&html), url.as_ref(), selector);
+            let html = String::from_utf8_lossy(&bytes).into_owned();
+            if fetch.force_browser {
+                (render_file(bytes, fetch).await?, url, Some(Rendering::Browser))
+            } else {
+                (html, url, None)
+            }
         }
-        PageSource::Url(raw) => raw,
+        PageSource::Url(raw) => {
+            let url =
+                if fetch.allow_private_targets { ProductUrl::parse(&raw) } else { ProductUrl::parse_public(&raw) }
+                    .with_context(|| format!("{raw:?} cannot be checked"))?;
+            let fetchers = Fetchers::new(&fetch.scrape, fetch.allow_private_targets, fetch.user_agent.as_deref())
+                .context("building the HTTP client")?;
+            let reader = fetchers.reader();
+            let read = if fetch.force_browser {
+                reader.read_rendered(&url, selector).await
+            } else {
+                Some(reader.read(&url, selector).await)
+            };
+            fetchers.shut_down().await;
+            let Some(read) = read else {
+                bail!("--browser needs a browser, and PRICETRACK_BROWSER_TABS=0 turns it off (or it is not installed)");
+            };
+            match (read.page, read.outcome) {
+                (Some(page), CheckOutcome::Priced(_) | CheckOutcome::Unpriced { .. }) => {
+                    (page.body, Some(page.final_url), read.rendering)
+                }
+                (Some(page), CheckOutcome::Failed(_)) if candidates => {
+                    (page.body, Some(page.final_url), read.rendering)
+                }
+                (_, CheckOutcome::Failed(failure)) => bail!("{failure}"),
+                (None, _) => bail!("no page was read"),
+            }
+        }
     };
-    let url = if fetch.allow_private_targets { ProductUrl::parse(&raw) } else { ProductUrl::parse_public(&raw) }
-        .with_context(|| format!("{raw:?} cannot be checked"))?;
-    if !fetch.force_browser {
-        let fetcher = StaticFetcher::new(StaticFetcherSettings {
-            allow_private_targets: fetch.allow_private_targets,
-            ..StaticFetcherSettings::default()
-        })
-        .context("building the HTTP client")?;
-        let page = fetcher.fetch(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let found = offer_output(&page.body, Some(&page.final_url), selector);
-        match (&found, &fetch.browser) {
-            (Err(_), Some(browser)) if browser.is_file() => {}
-            _ => return found.map(|output| ExtractOutput { fetched_with: Some("static"), ..output }),
-        }
+    let fetched_with = fetched_with.map(|r| r.as_str());
+    let offer = offer_output(&html, url.as_ref(), selector)
+        .map(|output| ExtractOutput { fetched_with: fetched_with.or(output.fetched_with), ..output });
+    if !candidates {
+        return offer.map(Reading::Offer);
     }
-    let Some(executable) = fetch.browser.clone() else {
-        bail!("--browser needs a browser, and PRICETRACK_BROWSER_TABS=0 turns it off");
+    let list = pricetrack_extract::price_candidates(&html, url.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Reading::Candidates(CandidatesOutput {
+        offer: offer.ok(),
+        candidates: list.iter().map(CandidateOutput::from).collect(),
+    }))
+}
+
+/// Renders a saved page in the browser: serves it from a loopback origin of its own, exempt
+/// from the address guard for this browser only, and returns the rendered document.
+async fn render_file(bytes: Vec<u8>, fetch: &FetchOptions) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("opening a loopback port")?;
+    let origin = format!("http://{}", listener.local_addr().context("the loopback port")?);
+    let page = axum::body::Bytes::from(bytes);
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page) }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let fetchers = Fetchers::with_exempt_origins(
+        &fetch.scrape,
+        fetch.allow_private_targets,
+        fetch.user_agent.as_deref(),
+        std::slice::from_ref(&origin),
+    )
+    .context("building the fetchers")?;
+    let url = ProductUrl::parse(&format!("{origin}/")).context("the loopback origin")?;
+    let read = fetchers.reader().read_rendered(&url, None).await;
+    fetchers.shut_down().await;
+    server.abort();
+    let Some(read) = read else {
+        bail!("--browser needs a browser, and PRICETRACK_BROWSER_TABS=0 turns it off (or it is not installed)");
     };
-    let browser = BrowserFetcher::new(BrowserSettings {
-        executable,
-        max_tabs: 1,
-        allow_private_targets: fetch.allow_private_targets,
-        ..BrowserSettings::default()
-    })?;
-    let rendered = browser.fetch(&url).await;
-    browser.shut_down().await;
-    let page = rendered.map_err(|e| anyhow::anyhow!("{e}"))?;
-    offer_output(&page.body, Some(&page.final_url), selector)
-        .map(|output| ExtractOutput { fetched_with: Some("browser"), ..output })
+    match (read.page, read.outcome) {
+        (Some(page), _) => Ok(page.body),
+        (None, CheckOutcome::Failed(failure)) => bail!("{failure}"),
+        (None, _) => bail!("the browser did not render the page"),
+    }
 }
 
 /// Reads the offer of `html` (with the selector, if any).

@@ -112,6 +112,56 @@ fn extract_fails_on_a_page_without_a_price() {
 }
 
 #[test]
+fn extract_reads_the_visible_buy_box_and_lists_the_candidates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("page.html");
+    let html = r#"<html lang="de-DE"><head><title>Kaffeemühle</title></head><body>
+<h1>Kaffeemühle Präzision</h1><div class="price-box"><span class="old-price">UVP 89,00 €</span>
+<span class="price">69,<sup>90</sup> €</span></div><button class="add-to-cart">In den Warenkorb</button>
+</body></html>"#;
+    std::fs::write(&page, html).expect("write page");
+    let path = page.to_str().expect("utf-8 path");
+
+    let out = pricetrack(&["extract", "--file", path]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout_json(&out);
+    assert_eq!((json["price"].as_str(), json["currency"].as_str()), (Some("69.90"), Some("EUR")), "{json}");
+    assert_eq!(json["method"], "visible");
+    assert_eq!(json["availability"], "in_stock");
+
+    let out = pricetrack(&["extract", "--candidates", "--file", path]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout_json(&out);
+    assert_eq!(json["offer"]["price"], "69.90");
+    let candidates = json["candidates"].as_array().expect("a list");
+    assert_eq!(candidates[0]["price"], "69.90", "{json}");
+    assert_eq!(candidates[0]["source"], "visible");
+    let old = candidates.iter().find(|c| c["price"] == "89.00").expect("the old price is listed");
+    assert!(old["excluded"].is_string(), "{old}");
+    // The first candidate's selector reads the same price as the job's price_selector.
+    let selector = candidates[0]["selector"].as_str().expect("a selector");
+    let out = pricetrack(&["extract", "--file", path, "--selector", selector]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout_json(&out)["price"], "69.90");
+}
+
+#[test]
+fn extract_says_when_the_shop_showed_a_robot_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("page.html");
+    std::fs::write(
+        &page,
+        r#"<html><head><title>Robot Check</title></head><body><form action="/errors/validateCaptcha">
+<p>Type the characters you see in this image:</p></form></body></html>"#,
+    )
+    .expect("write page");
+    let out = pricetrack(&["extract", "--file", page.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the shop showed a robot check instead of the page"), "{stderr}");
+}
+
+#[test]
 fn extract_refuses_internal_urls_by_default() {
     for url in
         ["http://127.0.0.1:1/", "http://169.254.169.254/latest/meta-data/", "http://2130706433/", "file:///etc/passwd"]
@@ -164,6 +214,31 @@ fn extract_renders_a_javascript_page_when_the_html_has_no_price() {
         assert_eq!(json["price"], "12.50", "{args:?}: {json}");
         assert_eq!(json["fetched_with"], "browser", "{args:?}: {json}");
     }
+
+    // A saved copy of the page, rendered in the browser from a loopback origin of its own:
+    // the guard stays on (PRICETRACK_ALLOW_PRIVATE_TARGETS is unset).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("spa.html");
+    std::fs::write(
+        &page,
+        r#"<html><head><title>Widget</title></head><body><h1>Widget</h1><p class="price"></p>
+<button class="add-to-cart">Add to cart</button>
+<script>setTimeout(() => { document.querySelector('.price').textContent = '12,50 €'; }, 50);</script></body></html>"#,
+    )
+    .expect("write page");
+    let path = page.to_str().expect("utf-8 path");
+    let out = Command::new(env!("CARGO_BIN_EXE_pricetrack"))
+        .args(["extract", "--file", path, "--browser", "--url", "https://shop.example/widget"])
+        .env_remove("PRICETRACK_ALLOW_PRIVATE_TARGETS")
+        .env_remove("PRICETRACK_BROWSER_TABS")
+        .output()
+        .expect("run pricetrack");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout_json(&out);
+    assert_eq!((json["price"].as_str(), json["fetched_with"].as_str()), (Some("12.50"), Some("browser")), "{json}");
+    // Without the browser, the saved HTML has no price.
+    let out = pricetrack(&["extract", "--file", path]);
+    assert!(!out.status.success());
 
     // With the browser turned off, the page has no price.
     let out = Command::new(env!("CARGO_BIN_EXE_pricetrack"))

@@ -3,14 +3,12 @@
 use std::sync::Arc;
 
 use pricetrack_domain::ports::{JobStore, Notifier, NotifyError, StoreError, WriteOutcome};
-use pricetrack_domain::{
-    Alert, AlertId, CheckFailure, CheckOutcome, CheckRequest, CheckedOffer, Job, JobId, Money, SchedulePolicy,
-    Timestamp,
-};
+use pricetrack_domain::{Alert, AlertId, CheckOutcome, CheckRequest, Job, JobId, Money, SchedulePolicy, Timestamp};
 use pricetrack_extract::Offer;
 use rand::Rng;
 
 use crate::fetch::PageFetcher;
+use crate::reader::PageReader;
 
 /// Where the checker reads the time (a test can pin it).
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -57,9 +55,8 @@ pub enum CheckerError {
 pub struct Checker {
     jobs: Arc<dyn JobStore>,
     notifier: Arc<dyn Notifier>,
-    fetcher: Arc<dyn PageFetcher>,
-    /// Renders pages that need JavaScript, when a browser is available.
-    browser: Option<BrowserUse>,
+    /// Fetches and reads pages (the browser included, when there is one).
+    reader: PageReader,
     policy: SchedulePolicy,
     clock: Clock,
 }
@@ -78,19 +75,14 @@ impl Checker {
         fetcher: Arc<dyn PageFetcher>,
         policy: SchedulePolicy,
     ) -> Self {
-        Self { jobs, notifier, fetcher, browser: None, policy, clock: Arc::new(chrono::Utc::now) }
+        Self { jobs, notifier, reader: PageReader::new(fetcher), policy, clock: Arc::new(chrono::Utc::now) }
     }
 
     /// Adds a browser: a page whose static HTML shows no price is rendered by `browser` and read
     /// again, and pages of `always_for_hosts` (host names, matching subdomains too: the shop
     /// rules of shops known to draw their price with JavaScript) go to the browser directly.
     pub fn with_browser(mut self, browser: Arc<dyn PageFetcher>, always_for_hosts: Vec<String>) -> Self {
-        let always_for_hosts = always_for_hosts
-            .into_iter()
-            .map(|host| host.trim().trim_start_matches('.').to_ascii_lowercase())
-            .filter(|host| !host.is_empty())
-            .collect();
-        self.browser = Some(BrowserUse { fetcher: browser, always_for_hosts });
+        self.reader = self.reader.with_browser(browser, always_for_hosts);
         self
     }
 
@@ -171,112 +163,17 @@ impl Checker {
         Ok(self.jobs.clear_pending_alert(job.key(), alert.id).await?)
     }
 
-    /// Fetches the job's page and reads its offer. Never fails: failures are outcomes.
-    ///
-    /// The static fetch comes first; the browser (if any) renders the page when the static HTML
-    /// shows no price, or at once for the hosts of its shop rules. Fetch failures (an HTTP
-    /// error, a refused address, a timeout) are not retried in the browser: it would meet them
-    /// again, and the shop would see two requests.
+    /// Fetches the job's page and reads its offer ([`PageReader::read`]). Never fails:
+    /// failures are outcomes.
     async fn check(&self, job: &Job) -> CheckOutcome {
-        let Some(browser) = &self.browser else {
-            return self.check_with(self.fetcher.as_ref(), job, Rendering::Static).await;
-        };
-        if browser.always_for(job.url.host()) {
-            return self.check_with(browser.fetcher.as_ref(), job, Rendering::Browser).await;
+        let read = self.reader.read(&job.url, job.price_selector.as_deref()).await;
+        if let Some(offer) = &read.offer {
+            log_disagreements(job.id, offer);
         }
-        match self.check_with(self.fetcher.as_ref(), job, Rendering::Static).await {
-            CheckOutcome::Failed(CheckFailure::NoPrice) => {
-                tracing::info!(job_id = %job.id, "no price in the static page; rendering it in the browser");
-                self.check_with(browser.fetcher.as_ref(), job, Rendering::Browser).await
-            }
-            outcome => outcome,
+        if let CheckOutcome::Failed(failure) = &read.outcome {
+            tracing::info!(job_id = %job.id, error = %failure, "check failed");
         }
-    }
-
-    /// Fetches the page with `fetcher` and reads its offer.
-    async fn check_with(&self, fetcher: &dyn PageFetcher, job: &Job, rendering: Rendering) -> CheckOutcome {
-        let page = match fetcher.fetch(&job.url).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::info!(job_id = %job.id, error = %e, "page fetch failed");
-                return CheckOutcome::Failed(e.to_check_failure());
-            }
-        };
-        let selector = job.price_selector.clone();
-        let job_id = job.id;
-        // HTML parsing is CPU work on up to a few MiB: keep it off the async worker threads.
-        let extracted = tokio::task::spawn_blocking(move || match selector {
-            Some(selector) => pricetrack_extract::extract_with_selector(&page.body, &selector),
-            None => pricetrack_extract::extract_offer(&page.body, Some(&page.final_url)),
-        })
-        .await;
-        let offer = match extracted {
-            Ok(Ok(offer)) => offer,
-            Ok(Err(e)) => {
-                tracing::info!(job_id = %job_id, error = %e, "no offer found on the page");
-                return CheckOutcome::Failed(CheckFailure::NoPrice);
-            }
-            Err(e) => {
-                tracing::error!(job_id = %job_id, error = %e, "price extraction panicked");
-                return CheckOutcome::Failed(CheckFailure::NoPrice);
-            }
-        };
-        log_disagreements(job_id, &offer);
-        let mut outcome = outcome_from_offer(offer);
-        if rendering == Rendering::Browser {
-            // Recorded with the method, so that a look at the job tells how its price was read.
-            match &mut outcome {
-                CheckOutcome::Priced(CheckedOffer { method, .. }) | CheckOutcome::Unpriced { method, .. } => {
-                    method.push_str("+browser");
-                }
-                CheckOutcome::Failed(_) => {}
-            }
-        }
-        outcome
-    }
-}
-
-/// Which fetcher read a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rendering {
-    /// Plain HTTP.
-    Static,
-    /// The headless browser.
-    Browser,
-}
-
-/// The browser and when to use it.
-struct BrowserUse {
-    fetcher: Arc<dyn PageFetcher>,
-    /// Lower-case host names whose pages always need the browser.
-    always_for_hosts: Vec<String>,
-}
-
-impl BrowserUse {
-    /// True when `host` (or a domain it is under) is one of the hosts that always need it.
-    fn always_for(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        self.always_for_hosts.iter().any(|rule| {
-            host == *rule
-                || (host.len() > rule.len()
-                    && host.ends_with(rule.as_str())
-                    && host[..host.len() - rule.len()].ends_with('.'))
-        })
-    }
-}
-
-/// What an extracted offer means for the job: a price; or, without a price, a page that says
-/// the product is unavailable (a successful check that never alerts); else no price at all.
-fn outcome_from_offer(offer: Offer) -> CheckOutcome {
-    let method = offer.method.as_str().to_owned();
-    match (offer.price, offer.availability) {
-        // A zero (or negative) price is a parse accident far more often than a free
-        // product, and it is below every target: never let it alert.
-        (Some(price), availability) if !price.amount.is_zero() && !price.amount.is_sign_negative() => {
-            CheckOutcome::Priced(CheckedOffer { price, availability, method })
-        }
-        (None, Some(availability)) => CheckOutcome::Unpriced { availability, method },
-        _ => CheckOutcome::Failed(CheckFailure::NoPrice),
+        read.outcome
     }
 }
 
@@ -297,7 +194,7 @@ fn log_disagreements(job_id: JobId, offer: &Offer) {
         method = %offer.method,
         price = %offer.price.as_ref().map(money_text).unwrap_or_default(),
         disagreeing = %others,
-        "extraction methods disagree on the price; the most specific one was kept"
+        "extraction methods disagree on the price; the one the shopper sees was kept"
     );
 }
 
@@ -312,71 +209,4 @@ fn money_text(money: &Money) -> String {
 /// A random jitter in `[-1000, 1000]` thousandths, for [`SchedulePolicy::next_check_at`].
 fn jitter() -> i32 {
     rand::rng().random_range(-1000..=1000)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::str::FromStr;
-
-    use pricetrack_domain::{Availability, Currency};
-    use pricetrack_extract::{ExtractionMethod, SourcePrice};
-    use rust_decimal::Decimal;
-
-    use super::*;
-
-    fn offer(price: Option<&str>, availability: Option<Availability>) -> Offer {
-        Offer {
-            title: Some("Kettle".into()),
-            price: price.map(|p| Money::new(Decimal::from_str(p).expect("decimal"), Some(Currency::EUR))),
-            availability,
-            method: ExtractionMethod::JsonLd,
-            disagreements: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn browser_rules_match_the_host_and_its_subdomains_only() {
-        struct Never;
-        #[async_trait::async_trait]
-        impl PageFetcher for Never {
-            async fn fetch(&self, _: &pricetrack_domain::ProductUrl) -> Result<crate::FetchedPage, crate::FetchError> {
-                Err(crate::FetchError::Connect { host: String::new() })
-            }
-        }
-        let rules = BrowserUse { fetcher: Arc::new(Never), always_for_hosts: vec!["shop.example".into()] };
-        assert!(rules.always_for("shop.example"));
-        assert!(rules.always_for("WWW.Shop.Example"));
-        assert!(!rules.always_for("evilshop.example"));
-        assert!(!rules.always_for("shop.example.org"));
-    }
-
-    #[test]
-    fn a_priced_offer_is_priced() {
-        let mut priced = offer(Some("24.99"), Some(Availability::InStock));
-        priced.disagreements.push(SourcePrice {
-            method: ExtractionMethod::Microdata,
-            price: Money::new(Decimal::from_str("29.99").expect("decimal"), None),
-        });
-        let CheckOutcome::Priced(found) = outcome_from_offer(priced) else { panic!("expected a price") };
-        assert_eq!(found.price.amount, Decimal::from_str("24.99").expect("decimal"));
-        assert_eq!(found.availability, Some(Availability::InStock));
-        assert_eq!(found.method, "json-ld");
-    }
-
-    #[test]
-    fn an_out_of_stock_offer_without_a_price_is_unpriced() {
-        assert_eq!(
-            outcome_from_offer(offer(None, Some(Availability::OutOfStock))),
-            CheckOutcome::Unpriced { availability: Availability::OutOfStock, method: "json-ld".into() }
-        );
-    }
-
-    #[test]
-    fn no_price_and_no_availability_or_a_zero_price_is_no_price() {
-        assert_eq!(outcome_from_offer(offer(None, None)), CheckOutcome::Failed(CheckFailure::NoPrice));
-        assert_eq!(
-            outcome_from_offer(offer(Some("0"), Some(Availability::InStock))),
-            CheckOutcome::Failed(CheckFailure::NoPrice)
-        );
-    }
 }

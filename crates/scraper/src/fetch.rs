@@ -86,6 +86,12 @@ pub enum FetchError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The shop answered with a robot check (captcha, bot wall) instead of the page.
+    #[error("the shop showed a robot check instead of the page")]
+    Blocked {
+        /// Which kind of check, for logs.
+        kind: pricetrack_extract::BlockKind,
+    },
     /// Any other network or protocol failure (reset connection, TLS failure, broken body...).
     #[error("the connection failed while loading the page")]
     Network {
@@ -97,10 +103,12 @@ pub enum FetchError {
 
 impl FetchError {
     /// The check failure to record for this error: [`CheckFailure::Forbidden`] for a refused
-    /// target, [`CheckFailure::Fetch`] otherwise, with this error's user-readable text.
+    /// target, [`CheckFailure::Blocked`] for a robot check, [`CheckFailure::Fetch`] otherwise,
+    /// with this error's user-readable text.
     pub fn to_check_failure(&self) -> CheckFailure {
         match self {
             Self::PrivateAddress { .. } | Self::UnsupportedRedirect => CheckFailure::Forbidden(self.to_string()),
+            Self::Blocked { .. } => CheckFailure::Blocked,
             _ => CheckFailure::Fetch(self.to_string()),
         }
     }

@@ -4,18 +4,22 @@
 //! - [`PageFetcher`] is the port for getting a page; [`StaticFetcher`] implements it with plain
 //!   HTTP, limits, and a guard against requests to internal networks.
 //! - [`PoliteFetcher`] wraps any fetcher with per-host limits and back-off ([`PolitenessSettings`]).
+//! - [`PageReader`] reads one page as a check does (static fetch, browser fallback, extraction);
+//!   the checker and `pricetrack extract` both use it.
 //! - [`Checker`] is the check use case: one check request from the job read to the alert.
 //! - [`WorkerPool`] / [`run_workers`] feed the checker from the check queue.
 
 mod checker;
 mod fetch;
 mod politeness;
+mod reader;
 mod static_fetcher;
 mod worker;
 
 pub use checker::{Checker, CheckerError, Clock, HandleOutcome};
 pub use fetch::{FetchError, FetchedPage, PageFetcher};
 pub use politeness::{PoliteFetcher, PolitenessSettings};
+pub use reader::{PageRead, PageReader, Rendering};
 pub use static_fetcher::{
     FetcherBuildError, GuardError, StaticFetcher, StaticFetcherSettings, check_redirect, check_target,
     parse_retry_after, resolve_public,

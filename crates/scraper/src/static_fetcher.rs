@@ -115,6 +115,22 @@ impl StaticFetcher {
                 .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
             return Err(FetchError::SlowDown { status: status.as_u16(), retry_after });
         }
+        if status.as_u16() == 403 {
+            // Bot walls answer 403 with a challenge page: read its start to tell them from a
+            // plain refusal.
+            if response.headers().get("cf-mitigated").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"challenge")) {
+                return Err(FetchError::Blocked { kind: pricetrack_extract::BlockKind::Cloudflare });
+            }
+            let mut head: Vec<u8> = Vec::new();
+            while head.len() < 64 * 1024
+                && let Ok(Some(chunk)) = response.chunk().await
+            {
+                head.extend_from_slice(&chunk);
+            }
+            if let Some(kind) = pricetrack_extract::detect_block(&String::from_utf8_lossy(&head)) {
+                return Err(FetchError::Blocked { kind });
+            }
+        }
         if !status.is_success() {
             return Err(FetchError::Status { status: status.as_u16() });
         }

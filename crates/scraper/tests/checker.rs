@@ -179,6 +179,26 @@ async fn a_page_without_a_price_is_a_failed_check_without_alert_or_price() {
     assert!(env.jobs.observations(job.key(), 10).await.expect("observations").is_empty());
 }
 
+#[tokio::test]
+async fn a_robot_check_is_a_failed_check_that_says_so() {
+    let env = Env::new().await;
+    let shop = Shop::start().await;
+    shop.set_page(Some(
+        r#"<html><head><title>Robot Check</title></head><body><form method="get" action="/errors/validateCaptcha">
+<h4>Type the characters you see in this image:</h4><input name="field-keywords"></form></body></html>"#,
+    ));
+    let job = env.create_job(shop.url(), "80").await;
+    let request = env.claim_request(job.key(), chrono::Utc::now()).await;
+    let notifier = Arc::new(RecordingNotifier::default());
+
+    let outcome = checker(&env, &notifier).handle(request).await.expect("not an error");
+    assert_eq!(outcome, HandleOutcome::Recorded { outcome: CheckOutcome::Failed(CheckFailure::Blocked), alert: None });
+    let stored = env.job(job.key()).await.expect("job");
+    assert_eq!(stored.last_error.as_deref(), Some("the shop showed a robot check instead of the page"));
+    assert_eq!((stored.last_price, stored.consecutive_failures), (None, 1));
+    assert!(notifier.alerts().is_empty());
+}
+
 /// A shop page for a sold-out product: the price is hidden, the JSON-LD says out of stock.
 const SOLD_OUT_PAGE: &str = r#"<html><head><title>Kettle</title><script type="application/ld+json">
 {"@context":"https://schema.org","@type":"Product","name":"Kettle",

@@ -55,6 +55,8 @@ async fn serve() -> (String, Hits) {
     let app = Router::new()
         .route("/page", get(page))
         .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "gone") }))
+        .route("/forbidden", get(|| async { (StatusCode::FORBIDDEN, "<html><body>Forbidden</body></html>") }))
+        .route("/challenge", get(|| async { (StatusCode::FORBIDDEN, CHALLENGE) }))
         .route("/redirect/{n}", get(redirect))
         .route("/big", get(big))
         .route("/big-stream", get(big_stream))
@@ -97,6 +99,22 @@ async fn non_success_status_is_a_fetch_error() {
     let err = fetcher(true).fetch(&url(&format!("{base}/missing"))).await.expect_err("404");
     assert!(matches!(err, FetchError::Status { status: 404 }), "{err:?}");
     assert_eq!(err.to_check_failure(), CheckFailure::Fetch("the shop answered with HTTP status 404".into()));
+}
+
+/// A Cloudflare challenge page, as bot walls answer: status 403.
+const CHALLENGE: &str = r#"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>
+<div id="challenge-stage"></div><script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1"></script></body></html>"#;
+
+#[tokio::test]
+async fn a_robot_check_answered_with_403_is_a_blocked_page_not_a_status() {
+    let (base, _) = serve().await;
+    let err = fetcher(true).fetch(&url(&format!("{base}/challenge"))).await.expect_err("blocked");
+    assert!(matches!(err, FetchError::Blocked { kind: pricetrack_extract::BlockKind::Cloudflare }), "{err:?}");
+    assert_eq!(err.to_check_failure(), CheckFailure::Blocked);
+    assert_eq!(err.to_check_failure().to_string(), "the shop showed a robot check instead of the page");
+    // A plain 403 stays a status.
+    let err = fetcher(true).fetch(&url(&format!("{base}/forbidden"))).await.expect_err("403");
+    assert!(matches!(err, FetchError::Status { status: 403 }), "{err:?}");
 }
 
 #[tokio::test]
