@@ -32,6 +32,7 @@ mod jobs;
 mod limiter;
 mod observe;
 mod password;
+pub mod preview;
 mod session;
 mod state;
 mod users;

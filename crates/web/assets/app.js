@@ -334,6 +334,7 @@ async function listPage() {
       h("a", { class: "button fit", href: "#/add" }, "Add product")),
     count, table);
   main.dataset.rendered = String(jobs.length);
+  performance.mark("list-rendered");
   // Trend lines after the table is on screen, a few at a time.
   historyMissing = false;
   let next = 0;
@@ -402,12 +403,13 @@ function renderPreview(result, url, preview) {
       h("input", { id: "target", name: "target", inputmode: "decimal", required: true, placeholder: "79.99" })),
     h("div", {}, h("label", { for: "currency" }, "Currency"),
       h("input", { id: "currency", name: "currency", value: currency, maxlength: "3", placeholder: "EUR" })),
-    h("div", {}, h("label", { for: "interval" }, "Check every"), intervalSelect("interval", 3600))),
+    h("div", {}, h("label", { for: "interval" }, "Check every"), intervalSelect("interval", 0))),
   h("div", { class: "actions" }, h("button", { type: "submit" }, "Start tracking"),
     h("a", { href: "#/", class: "button secondary" }, "Cancel")));
   save.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const body = { url, target_price: save.target.value.trim(), check_interval_secs: Number(save.interval.value) };
+    const body = { url, target_price: save.target.value.trim() };
+    if (save.interval.value !== "0") body.check_interval_secs = Number(save.interval.value);
     if (save.currency.value.trim()) body.currency = save.currency.value.trim().toUpperCase();
     const chosen = save.querySelector("input[name=candidate]:checked");
     if (chosen && chosen.value !== "0") {
@@ -427,6 +429,7 @@ function renderPreview(result, url, preview) {
 
 function intervalSelect(id, current) {
   const options = [[900, "15 minutes"], [3600, "hour"], [6 * 3600, "6 hours"], [86400, "day"]];
+  if (current === 0) options.unshift([0, "the server's default"]);
   if (!options.some(([v]) => v === current)) options.unshift([current, `${current} seconds`]);
   return h("select", { id, name: id }, ...options.map(([v, t]) => h("option", { value: String(v), selected: v === current }, t)));
 }
