@@ -145,6 +145,8 @@ impl Chromium {
                 is_landscape: false,
                 has_touch: width < 500,
             })
+            // The test machine runs as root, where Chromium refuses its sandbox.
+            .no_sandbox()
             .args(["disable-gpu", "no-default-browser-check", "disable-extensions"])
             .build()
             .expect("browser config");
@@ -182,7 +184,16 @@ async fn wait_until(page: &Page, what: &str, js: &str) {
     }
 }
 
+/// Opens `url`; within the dashboard's page only the hash changes (no load event to wait for).
 async fn goto(page: &Page, url: &str) {
+    let current = page.url().await.ok().flatten().unwrap_or_default();
+    let same_document = |u: &str| u.split('#').next().map(str::to_owned);
+    if url.contains('#') && !current.is_empty() && same_document(&current) == same_document(url) {
+        let hash = url.split_once('#').map(|(_, h)| format!("#{h}")).unwrap_or_default();
+        eval(page, &format!("location.hash = {}; true", serde_json::to_string(&hash).expect("json"))).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        return;
+    }
     page.goto(url).await.unwrap_or_else(|e| panic!("opening {url}: {e}"));
 }
 

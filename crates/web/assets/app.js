@@ -372,7 +372,14 @@ function addPage() {
 }
 
 function renderPreview(result, url, preview) {
-  const candidates = (preview && preview.candidates) || [];
+  // One line per distinct price: the same amount read by several methods is one choice (the
+  // first reading kept, with a selector from any of them).
+  const candidates = [];
+  for (const c of (preview && preview.candidates) || []) {
+    const same = candidates.find((d) => d.price === c.price && d.currency === c.currency);
+    if (!same) candidates.push({ ...c });
+    else if (!same.selector && c.selector) same.selector = c.selector;
+  }
   const first = candidates[0];
   const save = h("form", { class: "card", novalidate: true });
   if (preview) {
@@ -389,7 +396,7 @@ function renderPreview(result, url, preview) {
       list.append(h("li", {}, h("label", { for: id },
         h("input", { type: "radio", name: "candidate", id, value: String(i), checked: i === 0 }),
         h("span", { class: "price" }, money(c.price, c.currency)),
-        h("span", {}, h("span", { class: "sub" }, `${c.source}${i === 0 ? " · the tracker's pick" : ""}`),
+        h("span", {}, h("span", { class: "sub" }, `${c.source}${i === 0 ? " · the tracker's pick" : ""}${c.excluded ? ` · usually skipped: ${c.excluded}` : ""}`),
           h("br"), c.context || c.selector || ""))));
     });
     save.append(h("fieldset", { class: "plain" },
