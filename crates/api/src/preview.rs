@@ -130,7 +130,9 @@ async fn preview(
         ));
     }
     match previewing.previewer.preview(&url).await {
-        Ok(preview) => Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(preview)).into_response()),
+        Ok(preview) => {
+            Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(preview)).into_response())
+        }
         Err(PreviewFailed(reason)) => Ok(error(StatusCode::UNPROCESSABLE_ENTITY, "page_not_read", &reason, None)),
     }
 }

@@ -34,7 +34,10 @@ fn euros(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
-async fn product_page(State(shop): State<Shop>, axum::extract::Path(slug): axum::extract::Path<String>) -> axum::response::Html<String> {
+async fn product_page(
+    State(shop): State<Shop>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+) -> axum::response::Html<String> {
     let cents = *shop.cents.lock().expect("price lock");
     let (price, member) = (euros(cents), euros(cents - 1000));
     let name = slug.replace('-', " ");
@@ -172,12 +175,15 @@ async fn eval(page: &Page, js: &str) -> Value {
 async fn wait_until(page: &Page, what: &str, js: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let v = eval(page, &format!("(() => {{ try {{ return !!({js}); }} catch {{ return false; }} }})()")).await;
+        let v =
+            eval(page, &format!("(async () => {{ try {{ return !!(await ({js})); }} catch {{ return false; }} }})()"))
+                .await;
         if v == Value::Bool(true) {
             return;
         }
         if Instant::now() > deadline {
-            let text = eval(page, "document.querySelector('main') ? document.querySelector('main').innerText : ''").await;
+            let text =
+                eval(page, "document.querySelector('main') ? document.querySelector('main').innerText : ''").await;
             panic!("timed out waiting for {what}; the page shows:\n{}", text.as_str().unwrap_or(""));
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -246,6 +252,8 @@ fn screenshot_dir() -> PathBuf {
 
 async fn screenshot(page: &Page, file: &str) {
     std::fs::create_dir_all(screenshot_dir()).expect("docs/screenshots");
+    // No focus ring or passing notice in the picture.
+    eval(page, "document.activeElement && document.activeElement.blur(); document.getElementById('toast').textContent = ''; true").await;
     let params = ScreenshotParams::builder().format(CaptureScreenshotFormat::Png).full_page(true).build();
     page.save_screenshot(params, screenshot_dir().join(file)).await.expect("screenshot");
 }
@@ -258,7 +266,8 @@ async fn sign_up(page: &Page, base: &str, email: &str) {
     fill(page, "#email", email).await;
     fill(page, "#password", PASSWORD).await;
     click(page, "form button[type=submit]").await;
-    wait_until(page, "the product list after sign-up", "document.querySelector('h1').innerText === 'Your products'").await;
+    wait_until(page, "the product list after sign-up", "document.querySelector('h1').innerText === 'Your products'")
+        .await;
     assert!(eval(page, "!document.getElementById('nav').hidden").await.as_bool().unwrap_or(false), "navigation shown");
 }
 
@@ -276,7 +285,8 @@ async fn add_product(page: &Page, base: &str, product_url: &str, target: &str, s
     click(page, "#cand-1").await;
     fill(page, "#target", target).await;
     click(page, "#preview form button[type=submit]").await;
-    wait_until(page, "the product page", "location.hash.startsWith('#/jobs/') && document.querySelector('#stats')").await;
+    wait_until(page, "the product page", "location.hash.startsWith('#/jobs/') && document.querySelector('#stats')")
+        .await;
     let hash = eval(page, "location.hash").await;
     hash.as_str().expect("hash").trim_start_matches("#/jobs/").to_owned()
 }
@@ -305,6 +315,10 @@ struct World {
     inbox_addr: SocketAddr,
     chromium: Chromium,
 }
+
+/// One browser scenario at a time: each starts a tracker and a Chromium, and on 2 cores two at
+/// once would measure the machine rather than the dashboard.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn world(width: u32, height: u32) -> World {
     let shop = Shop { cents: Arc::new(Mutex::new(12_900)) };
@@ -336,6 +350,7 @@ impl World {
 /// over wip-extract's `price_candidates`, merged here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_add_a_product_from_its_preview_and_sign_out() {
+    let _serial = SERIAL.lock().await;
     let w = world(1280, 900).await;
     let base = w.tracker.base.clone();
     let page = w.page().await;
@@ -354,10 +369,12 @@ async fn sign_up_add_a_product_from_its_preview_and_sign_out() {
         let body = serde_json::json!({"url": w.product(slug), "target_price": "99.50", "currency": "EUR"});
         eval(&page, &format!("fetch('/api/v1/jobs', {{method: 'POST', headers: {{'content-type': 'application/json'}}, body: JSON.stringify({body})}}).then(r => r.status)")).await;
     }
-    goto(&page, &format!("{base}/#/")).await;
-    wait_until(&page, "three rows", "document.querySelectorAll('#job-list tbody tr').length === 3").await;
-    wait_until(&page, "every product checked", "[...document.querySelectorAll('#job-list .badge')].every(b => b.innerText !== 'pending')").await;
-    goto(&page, &format!("{base}/#/channels")).await;
+    wait_until(
+        &page,
+        "every product checked",
+        "fetch('/api/v1/jobs').then(r => r.json()).then(p => p.jobs.length === 3 && p.jobs.every(j => j.status !== 'pending'))",
+    )
+    .await;
     goto(&page, &format!("{base}/#/")).await;
     wait_until(&page, "the list again", "document.querySelectorAll('#job-list tbody tr').length === 3").await;
     assert!(text(&page, "#job-list").await.contains("119.00 EUR"), "the list shows the price read");
@@ -380,10 +397,16 @@ async fn sign_up_add_a_product_from_its_preview_and_sign_out() {
     screenshot(&small, "product-list-phone.png").await;
 
     click(&page, "#signout").await;
-    wait_until(&page, "the sign-in page", "location.hash === '#/signin' && document.querySelector('h1').innerText === 'Sign in'").await;
+    wait_until(
+        &page,
+        "the sign-in page",
+        "location.hash === '#/signin' && document.querySelector('h1').innerText === 'Sign in'",
+    )
+    .await;
     assert_accessible(&page, "sign-in").await;
     goto(&page, &format!("{base}/#/")).await;
-    wait_until(&page, "sign-in asked again", "location.hash === '#/signin' && document.querySelector('#password')").await;
+    wait_until(&page, "sign-in asked again", "location.hash === '#/signin' && document.querySelector('#password')")
+        .await;
     let status = eval(&page, "fetch('/api/v1/jobs').then(r => r.status)").await;
     assert_eq!(status, 401, "the session is gone");
 }
@@ -394,13 +417,15 @@ async fn sign_in(page: &Page, base: &str, email: &str) {
     fill(page, "#email", email).await;
     fill(page, "#password", PASSWORD).await;
     click(page, "form button[type=submit]").await;
-    wait_until(page, "the product list after sign-in", "document.querySelector('h1').innerText === 'Your products'").await;
+    wait_until(page, "the product list after sign-in", "document.querySelector('h1').innerText === 'Your products'")
+        .await;
 }
 
 /// The shop's price changes three times: the chart gains points and the stats change. Needs
 /// wip-history (`GET /api/v1/jobs/{id}/history`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn price_changes_grow_the_chart_and_change_the_stats() {
+    let _serial = SERIAL.lock().await;
     let w = world(1280, 1000).await;
     let base = w.tracker.base.clone();
     let page = w.page().await;
@@ -414,7 +439,12 @@ async fn price_changes_grow_the_chart_and_change_the_stats() {
         w.set_price(cents);
         wait_for_price(&page, &id, &euros(cents - 1000)).await;
         goto(&page, &format!("{base}/#/jobs/{id}")).await;
-        wait_until(&page, "the chart", "document.querySelector('#chart') && document.querySelector('#chart').dataset.points").await;
+        wait_until(
+            &page,
+            "the chart",
+            "document.querySelector('#chart') && document.querySelector('#chart').dataset.points",
+        )
+        .await;
         let now = eval(&page, "Number(document.querySelector('#chart').dataset.points)").await.as_u64().unwrap_or(0);
         assert!(now > points, "the chart gained no point at {}: {now} after {points}", euros(cents));
         points = now;
@@ -423,7 +453,10 @@ async fn price_changes_grow_the_chart_and_change_the_stats() {
         lowest = stat;
         assert!(text(&page, "#stat-current").await.contains(&euros(cents - 1000)), "current price shown");
     }
-    assert!(eval(&page, "!!document.querySelector('#chart .uplot canvas')").await.as_bool().unwrap_or(false), "uPlot drew");
+    assert!(
+        eval(&page, "!!document.querySelector('#chart .uplot canvas')").await.as_bool().unwrap_or(false),
+        "uPlot drew"
+    );
     assert_accessible(&page, "product with chart").await;
     screenshot(&page, "product-chart.png").await;
 }
@@ -432,6 +465,7 @@ async fn price_changes_grow_the_chart_and_change_the_stats() {
 /// (`PATCH /api/v1/jobs/{id}` with `paused`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edit_the_target_pause_and_resume() {
+    let _serial = SERIAL.lock().await;
     let w = world(1280, 900).await;
     let base = w.tracker.base.clone();
     let page = w.page().await;
@@ -440,14 +474,14 @@ async fn edit_the_target_pause_and_resume() {
     wait_until(&page, "the settings form", "document.querySelector('#e-target')").await;
     fill(&page, "#e-target", "95.50").await;
     click(&page, "#edit button[type=submit]").await;
-    wait_until(&page, "no error", "!document.querySelector('#edit .error')").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if api_job(&page, &id).await["target_price"] == "95.50" {
             break;
         }
-        let shown = text(&page, "#edit").await;
-        assert!(Instant::now() < deadline, "the target was not changed; the form says: {shown}");
+        let error = text(&page, "#edit .error").await;
+        assert!(error.is_empty(), "saving the target failed: {error}");
+        assert!(Instant::now() < deadline, "the target was not changed: {}", text(&page, "#edit").await);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     wait_until(&page, "the pause button", "document.querySelector('#pause')").await;
@@ -456,7 +490,12 @@ async fn edit_the_target_pause_and_resume() {
     assert_eq!(text(&page, "#job-status").await, "paused", "{}", text(&page, "#edit").await);
     assert_eq!(api_job(&page, &id).await["status"], "paused");
     click(&page, "#pause").await;
-    wait_until(&page, "resumed", "document.querySelector('#job-status') && document.querySelector('#job-status').innerText !== 'paused'").await;
+    wait_until(
+        &page,
+        "resumed",
+        "document.querySelector('#job-status') && document.querySelector('#job-status').innerText !== 'paused'",
+    )
+    .await;
     assert_ne!(api_job(&page, &id).await["status"], "paused");
     assert_accessible(&page, "edited product").await;
 }
@@ -465,6 +504,7 @@ async fn edit_the_target_pause_and_resume() {
 /// Needs wip-alerts (`/api/v1/channels`, `/channels/{id}/test`, `GET /api/v1/alerts`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_channel_test_and_delivery_log() {
+    let _serial = SERIAL.lock().await;
     let w = world(1280, 900).await;
     let base = w.tracker.base.clone();
     let page = w.page().await;
@@ -476,11 +516,13 @@ async fn webhook_channel_test_and_delivery_log() {
     fill(&page, "#ch-name", "My receiver").await;
     fill(&page, "#ch-url", &format!("http://{}/hook", w.inbox_addr)).await;
     click(&page, "#add-channel button[type=submit]").await;
-    wait_until(&page, "the channel added", "document.querySelector('#secret') || document.querySelector('.channel')").await;
+    wait_until(&page, "the channel added", "document.querySelector('#secret') || document.querySelector('.channel')")
+        .await;
     goto(&page, &format!("{base}/#/channels")).await;
     wait_until(&page, "the channel listed", "document.querySelector('.channel .test')").await;
     click(&page, ".channel .test").await;
-    wait_until(&page, "the test outcome", "document.querySelector('.channel .outcome').innerText.startsWith('Test ')").await;
+    wait_until(&page, "the test outcome", "document.querySelector('.channel .outcome').innerText.startsWith('Test ')")
+        .await;
     assert_eq!(text(&page, ".channel .outcome").await, "Test delivered.");
     assert!(!w.inbox.bodies.lock().expect("inbox").is_empty(), "the receiver got the test message");
 
@@ -505,8 +547,10 @@ async fn webhook_channel_test_and_delivery_log() {
 /// The benchmark of BENCHMARKS.md: the list page with 200 products, from navigation to the table
 /// on screen (the `list-rendered` performance mark), in the test browser: under 300 ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run on a quiet machine with `cargo test -p pricetrack --test dashboard -- --ignored`"]
 #[allow(clippy::print_stderr, reason = "the measurement is the benchmark's output")]
 async fn list_page_with_200_products_renders_under_300_ms() {
+    let _serial = SERIAL.lock().await;
     let w = world(1280, 900).await;
     let base = w.tracker.base.clone();
     let page = w.page().await;
@@ -530,6 +574,12 @@ async fn list_page_with_200_products_renders_under_300_ms() {
         let ms = eval(&page, "performance.getEntriesByName('list-rendered')[0].startTime").await;
         times.push(ms.as_f64().expect("a time"));
     }
+    let breakdown = eval(
+        &page,
+        "JSON.stringify(performance.getEntriesByType('resource').map(e => [e.name.replace(location.origin, ''), Math.round(e.startTime), Math.round(e.responseEnd)]))",
+    )
+    .await;
+    eprintln!("where the last run's time went (start, end in ms): {breakdown}");
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     eprintln!("list page, 200 products: median {median:.0} ms, fastest {:.0} ms, slowest {:.0} ms", times[0], times[6]);

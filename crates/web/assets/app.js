@@ -261,9 +261,9 @@ function jobRow(job) {
     h("td", {},
       h("a", { class: "title", href: `#/jobs/${job.id}` }, productName(job)),
       h("div", { class: "sub" }, host(job.url))),
-    h("td", { class: "num" }, money(job.last_price, job.last_currency || job.currency),
+    h("td", { class: "num", "data-label": "Price" }, money(job.last_price, job.last_currency || job.currency),
       job.availability === "out_of_stock" ? h("div", { class: "sub" }, "out of stock") : null),
-    h("td", { class: "num" }, money(job.target_price, job.currency)),
+    h("td", { class: "num", "data-label": "Target" }, money(job.target_price, job.currency)),
     h("td", {},
       h("span", { class: `badge s-${job.status}`, title: STATUS_WORDS[job.status] || "" }, job.status),
       job.last_error ? h("div", { class: "sub" }, job.last_error) : null),
@@ -483,6 +483,7 @@ async function productPage(id) {
     try {
       const hist = await api("GET", `/jobs/${job.id}/history?resolution=${resolution}${from}`);
       renderStats(stats, hist.stats, job);
+      await loadChartLibrary();
       drawChart(chart, hist.points, job);
     } catch (err) {
       chart.replaceChildren();
@@ -516,6 +517,17 @@ function renderStats(box, s, job) {
 }
 
 let plot = null;
+let chartLibrary = null;
+
+/** Loads uPlot on the first chart only: the list page never pays for it. */
+function loadChartLibrary() {
+  if (typeof uPlot !== "undefined") return Promise.resolve();
+  chartLibrary ??= new Promise((resolve, reject) => {
+    const src = document.querySelector("meta[name=chart-library]").content;
+    document.head.append(h("script", { src, onload: resolve, onerror: () => reject(new Error("the chart library did not load")) }));
+  });
+  return chartLibrary;
+}
 
 function drawChart(box, points, job) {
   if (plot) { plot.destroy(); plot = null; }
@@ -767,14 +779,9 @@ async function route() {
     if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   if (hash === "#/signin" || hash === "#/signup") { authPage(hash.slice(2)); return; }
-  if (!me) {
-    try {
-      await loadMe();
-    } catch {
-      location.hash = "#/signin";
-      return;
-    }
-  }
+  // Who is signed in is asked alongside the page's own calls, not before them: a page's first
+  // 401 sends the user to sign in anyway.
+  if (!me) loadMe().catch(() => { if (location.hash !== "#/signup") location.hash = "#/signin"; });
   showSignedIn();
   const job = hash.match(/^#\/jobs\/([\w-]+)$/);
   if (job) await productPage(job[1]);
