@@ -34,6 +34,7 @@ mod jobs;
 mod limiter;
 mod observe;
 mod password;
+pub mod preview;
 pub mod resilience;
 mod rules;
 mod session;
@@ -167,6 +168,13 @@ impl Application {
         let listener = socket.listen(LISTEN_BACKLOG)?;
         let local_addr = listener.local_addr()?;
         Ok(Self { listener, local_addr, router: router_with_dependencies(settings, ports, dependencies) })
+    }
+
+    /// Wraps the API's router, e.g. to serve the web dashboard in front of it; the API's own
+    /// routes and middleware stay as they are.
+    pub fn wrap_router(mut self, wrap: impl FnOnce(Router) -> Router) -> Self {
+        self.router = wrap(self.router);
+        self
     }
 
     /// The address actually bound.

@@ -5,6 +5,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
+pub mod preview;
 pub mod serve;
 pub mod tools;
 

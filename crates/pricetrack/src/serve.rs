@@ -20,6 +20,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{ServeConfig, validate_jwt_secret};
+use crate::preview::ReaderPreviewer;
 
 /// How long a check request stays invisible on the queue before another worker may take it;
 /// workers extend it while a check runs.
@@ -89,31 +90,38 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let shutdown = pricetrack_runtime::cancel_on_shutdown();
 
-    let app = Application::build(
-        config.listen,
-        ApiSettings {
-            jwt_secret,
-            cookie_secure: config.cookie_secure,
-            session_ttl: Duration::from_secs(24 * 3600),
-            schedule: config.schedule.clone(),
-            allow_private_targets: config.allow_private_targets,
-        },
-        ApiPorts {
-            users,
-            jobs: jobs.clone(),
-            queue: queue.clone(),
-            notifier: notifier.clone(),
-            delivery: Some(DeliveryPorts { channels, log: delivery_log, probe: deliverer.clone() }),
-        },
-    )
-    .await
-    .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(address = %app.local_addr(), data_dir = %config.data_dir.display(), "pricetrack is listening");
-
     // Every check goes through the per-host politeness limits (concurrency, spacing,
     // Retry-After), the browser included.
     let fetchers = Fetchers::new(&config.scrape, config.allow_private_targets, config.user_agent.as_deref())
         .context("building the HTTP client")?;
+
+    let api_settings = ApiSettings {
+        jwt_secret,
+        cookie_secure: config.cookie_secure,
+        session_ttl: Duration::from_secs(24 * 3600),
+        schedule: config.schedule.clone(),
+        allow_private_targets: config.allow_private_targets,
+    };
+    let api_ports = ApiPorts {
+        users,
+        jobs: jobs.clone(),
+        queue: queue.clone(),
+        notifier: notifier.clone(),
+        delivery: Some(DeliveryPorts { channels, log: delivery_log, probe: deliverer.clone() }),
+    };
+    // The dashboard's page preview reads pages through the checks' own reader.
+    let preview = pricetrack_api::preview::preview_router(
+        api_settings.clone(),
+        api_ports.clone(),
+        Arc::new(ReaderPreviewer::new(fetchers.reader())),
+    );
+    let app = Application::build(config.listen, api_settings, api_ports)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?
+        // The web dashboard at `/` and the preview route, in front of the API.
+        .wrap_router(|api| pricetrack_web::with_dashboard(preview.fallback_service(api)));
+    tracing::info!(address = %app.local_addr(), data_dir = %config.data_dir.display(), "pricetrack is listening");
+
     let checker = Arc::new(fetchers.equip(Checker::new(
         jobs.clone(),
         notifier,

@@ -90,7 +90,9 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
         dependencies,
     )
     .await
-    .with_context(|| format!("binding {}", config.listen))?;
+    .with_context(|| format!("binding {}", config.listen))?
+    // The web dashboard at `/`, in front of the API.
+    .wrap_router(pricetrack_web::with_dashboard);
     tracing::info!(address = %app.local_addr(), table = %config.table, "api started");
 
     let stop = CancellationToken::new();

@@ -1,0 +1,138 @@
+//! `POST /api/v1/preview {"url"}`: what a check would read on a page, before the user saves a
+//! job: title, price, currency, stock, and every candidate price with a selector that finds it
+//! again (for the job's `price_selector`).
+//!
+//! The page is read by a [`PagePreviewer`] that the binary supplies (the same reader a check
+//! uses: address guard, politeness, User-Agent, limits, browser fallback). Each user may preview
+//! at most [`PREVIEWS_PER_WINDOW`] pages per [`PREVIEW_WINDOW`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use pricetrack_domain::ProductUrl;
+use serde::Serialize;
+
+use crate::body::JsonObject;
+use crate::error::ApiError;
+use crate::limiter::SignInLimiter;
+use crate::session::Session;
+use crate::state::AppState;
+use crate::{ApiPorts, ApiSettings};
+
+/// Most previews one user may ask for per [`PREVIEW_WINDOW`].
+pub const PREVIEWS_PER_WINDOW: u32 = 20;
+/// The window of [`PREVIEWS_PER_WINDOW`].
+pub const PREVIEW_WINDOW: Duration = Duration::from_secs(60);
+
+/// One price found on the page.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewCandidate {
+    /// The amount, a decimal string.
+    pub price: String,
+    /// Its currency (ISO 4217), when known.
+    pub currency: Option<String>,
+    /// Where it was found (`json-ld`, `microdata`, `meta`, `visible`, `shop-rule`).
+    pub source: String,
+    /// A CSS selector that finds it again, for the job's `price_selector`; `None` when no
+    /// element shows it.
+    pub selector: Option<String>,
+    /// The text around it.
+    pub context: String,
+    /// Why extraction would not take it (an old price…), when it would not.
+    pub excluded: Option<String>,
+}
+
+/// What a check would read on a page.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagePreview {
+    /// The product's name, when the page gives one.
+    pub title: Option<String>,
+    /// The price a check would record, a decimal string.
+    pub price: Option<String>,
+    /// Its currency.
+    pub currency: Option<String>,
+    /// `in_stock`, `out_of_stock`…, when the page says.
+    pub availability: Option<String>,
+    /// Every price found, the one a check would take first.
+    pub candidates: Vec<PreviewCandidate>,
+}
+
+/// Why a page could not be previewed, in words for the user (a check's failure text: never an
+/// internal detail).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct PreviewFailed(pub String);
+
+/// Reads a page as a check would. Supplied by the binary, which owns the fetchers.
+#[async_trait::async_trait]
+pub trait PagePreviewer: Send + Sync {
+    /// Fetches `url` once, with every guard of a check, and lists what it finds.
+    async fn preview(&self, url: &ProductUrl) -> Result<PagePreview, PreviewFailed>;
+}
+
+/// The previewer and its per-user limit, handed to the handler as an extension.
+#[derive(Clone)]
+struct Previewing {
+    previewer: Arc<dyn PagePreviewer>,
+    limiter: Arc<SignInLimiter>,
+}
+
+/// The preview route alone, to be served in front of (or merged with) [`crate::router`]'s:
+/// `POST /api/v1/preview`. Sessions are checked exactly as by the other routes.
+pub fn preview_router(settings: ApiSettings, ports: ApiPorts, previewer: Arc<dyn PagePreviewer>) -> axum::Router {
+    let previewing =
+        Previewing { previewer, limiter: Arc::new(SignInLimiter::new(PREVIEWS_PER_WINDOW, PREVIEW_WINDOW)) };
+    axum::Router::new()
+        .route("/api/v1/preview", post(preview))
+        .layer(axum::Extension(previewing))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::body::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::observe::observe))
+        .with_state(AppState::new(settings, ports))
+}
+
+fn error(status: StatusCode, code: &str, message: &str, retry_after: Option<Duration>) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    let mut response = (status, Json(body)).into_response();
+    if let Some(wait) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    axum::Extension(previewing): axum::Extension<Previewing>,
+    session: Session,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    body.deny_unknown(&["url"])?;
+    let raw_url: String = body.required("url", "a string")?;
+    let url = if state.settings.allow_private_targets {
+        ProductUrl::parse(&raw_url)
+    } else {
+        ProductUrl::parse_public(&raw_url)
+    }
+    .map_err(|e| ApiError::invalid("url", e))?;
+    // Every preview counts (the limiter's "success" is never reported).
+    if let Err(wait) = previewing.limiter.begin(&session.0.to_string()) {
+        return Ok(error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_previews",
+            "too many page previews, try again in a minute",
+            Some(wait),
+        ));
+    }
+    match previewing.previewer.preview(&url).await {
+        Ok(preview) => {
+            Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(preview)).into_response())
+        }
+        Err(PreviewFailed(reason)) => Ok(error(StatusCode::UNPROCESSABLE_ENTITY, "page_not_read", &reason, None)),
+    }
+}

@@ -1,0 +1,796 @@
+// pricetrack dashboard: a hash-routed single page over the JSON API at /api/v1 (same origin,
+// session cookie). No framework; every text from the API goes through textContent, never HTML.
+
+const API = "/api/v1";
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const toast = document.getElementById("toast");
+let me = null;
+
+// ---------- small helpers ----------
+
+/** Builds an element: h("p", {class: "x"}, "text", child…). */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** An API error: its HTTP status, code and message in words. */
+class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/** Calls the API; resolves to the parsed body (null for 204), rejects with an ApiError. */
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["content-type"] = method === "PATCH" ? "application/merge-patch+json" : "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(API + path, init);
+  } catch {
+    throw new ApiError(0, "network", "The server could not be reached. Check your connection and try again.");
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try { data = await res.json(); } catch { /* a body that is not JSON */ }
+  if (!res.ok) {
+    const e = data && data.error;
+    if (res.status === 401 && !path.startsWith("/signin")) {
+      me = null;
+      showSignedOut();
+      if (location.hash !== "#/signin" && location.hash !== "#/signup") location.hash = "#/signin";
+    }
+    throw new ApiError(res.status, e ? e.code : "http_" + res.status,
+      e ? e.message : `The server answered ${res.status}.`, e && e.field);
+  }
+  return data;
+}
+
+/** "This server does not offer X yet" for a 404 of a whole endpoint. */
+function unavailable(what) {
+  return h("p", { class: "notice", role: "note" }, `${what} is not available on this server yet (the API answered 404).`);
+}
+
+function errorText(err) {
+  return err instanceof ApiError ? err.message : "Something went wrong: " + err;
+}
+
+/** Shows an error next to `anchor` (replacing an earlier one). */
+function showError(anchor, err) {
+  let box = anchor.querySelector(":scope > .error");
+  if (!box) {
+    box = h("p", { class: "error", role: "alert" });
+    anchor.append(box);
+  }
+  box.textContent = typeof err === "string" ? err : errorText(err);
+}
+
+function clearError(anchor) {
+  const box = anchor.querySelector(":scope > .error");
+  if (box) box.remove();
+}
+
+function say(text) {
+  toast.textContent = text;
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => { toast.textContent = ""; }, 4000);
+}
+
+/** Runs an async action from a button: disabled while it runs, errors shown next to `where`. */
+async function busy(button, where, action) {
+  button.disabled = true;
+  clearError(where);
+  try {
+    await action();
+  } catch (err) {
+    showError(where, err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const money = (amount, currency) => amount == null ? "—" : currency ? `${amount} ${currency}` : String(amount);
+const when = (iso) => {
+  if (!iso) return "never";
+  const d = new Date(iso);
+  const secs = Math.round((Date.now() - d.getTime()) / 1000);
+  if (secs < 60) return "just now";
+  if (secs < 3600) return `${Math.round(secs / 60)} min ago`;
+  if (secs < 86400) return `${Math.round(secs / 3600)} h ago`;
+  return d.toLocaleDateString();
+};
+const date = (iso) => iso ? new Date(iso).toLocaleDateString() : "";
+function productName(job) {
+  if (job.title) return job.title;
+  try {
+    const u = new URL(job.url);
+    const last = u.pathname.split("/").filter(Boolean).pop();
+    return last ? decodeURIComponent(last).replace(/[-_]+/g, " ") : u.host;
+  } catch {
+    return job.url;
+  }
+}
+const host = (url) => { try { return new URL(url).host; } catch { return url; } };
+const STATUS_WORDS = {
+  pending: "Waiting for its first check", active: "Above target", alerted: "At or below target",
+  failing: "Checks are failing", paused: "Paused",
+};
+
+function page(title, ...children) {
+  document.title = `${title} · pricetrack`;
+  main.replaceChildren(h("h1", {}, title), ...children);
+  main.focus({ preventScroll: true });
+}
+
+// ---------- session ----------
+
+function showSignedIn() {
+  nav.hidden = false;
+}
+
+function showSignedOut() {
+  nav.hidden = true;
+}
+
+async function loadMe() {
+  try {
+    me = await api("GET", "/me");
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    // Servers without /me: the session check every version has.
+    me = await api("GET", "/validate");
+  }
+  return me;
+}
+
+function authPage(mode) {
+  showSignedOut();
+  const signup = mode === "signup";
+  const form = h("form", { class: "card narrow", novalidate: true },
+    h("label", { for: "email" }, "Email"),
+    h("input", { id: "email", name: "email", type: "email", autocomplete: "email", required: true }),
+    h("label", { for: "password" }, "Password"),
+    h("input", {
+      id: "password", name: "password", type: "password", required: true, minlength: "8",
+      autocomplete: signup ? "new-password" : "current-password",
+    }),
+    signup ? h("p", { class: "muted" }, "At least 8 characters.") : null,
+    h("div", { class: "actions" },
+      h("button", { type: "submit" }, signup ? "Create account" : "Sign in")),
+    h("p", {}, signup ? "Already have an account? " : "New here? ",
+      h("a", { href: signup ? "#/signin" : "#/signup" }, signup ? "Sign in" : "Create an account")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const email = form.email.value.trim();
+    const password = form.password.value;
+    busy(form.querySelector("button"), form, async () => {
+      if (signup) await api("POST", "/signup", { email, password });
+      await api("POST", "/signin", { email, password });
+      await loadMe();
+      showSignedIn();
+      location.hash = "#/";
+      if (location.hash === "#/") route();
+    });
+  });
+  page(signup ? "Create your account" : "Sign in", form);
+  main.querySelector("h1").classList.add("narrow");
+  form.email.focus();
+}
+
+document.getElementById("signout").addEventListener("click", async () => {
+  try { await api("POST", "/signout"); } catch (err) { say(errorText(err)); }
+  me = null;
+  location.hash = "#/signin";
+});
+
+// ---------- product list ----------
+
+async function allJobs() {
+  const jobs = [];
+  let cursor = null;
+  do {
+    const q = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : "?limit=100";
+    const pageOfJobs = await api("GET", "/jobs" + q);
+    jobs.push(...pageOfJobs.jobs);
+    cursor = pageOfJobs.next_cursor;
+  } while (cursor);
+  return jobs;
+}
+
+/** A 120×32 SVG line of prices. */
+function sparkline(values) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("viewBox", "0 0 120 32");
+  svg.setAttribute("role", "img");
+  if (values.length < 2) {
+    svg.setAttribute("aria-label", "not enough history for a trend yet");
+    return svg;
+  }
+  const lo = Math.min(...values), hi = Math.max(...values), span = hi - lo || 1;
+  const pts = values.map((v, i) => `${(i * 118 / (values.length - 1) + 1).toFixed(1)},${(30 - (v - lo) * 28 / span).toFixed(1)}`);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", pts.join(" "));
+  svg.append(line);
+  svg.setAttribute("aria-label", `last 30 days: from ${values[0]} to ${values[values.length - 1]}`);
+  return svg;
+}
+
+let historyMissing = false;
+
+async function fillSparkline(cell, job) {
+  if (historyMissing) return;
+  const from = new Date(Date.now() - 30 * 86400e3).toISOString();
+  try {
+    const hist = await api("GET", `/jobs/${job.id}/history?resolution=day&from=${encodeURIComponent(from)}`);
+    const values = [...hist.points].sort((a, b) => a.at.localeCompare(b.at))
+      .filter((p) => p.price != null).map((p) => Number(p.last ?? p.price));
+    cell.replaceChildren(sparkline(values));
+  } catch (err) {
+    if (err.status === 404 && !historyMissing) {
+      historyMissing = true;
+      const list = document.getElementById("job-list");
+      if (list) list.before(unavailable("Price history (the trend lines)"));
+    }
+    cell.replaceChildren();
+  }
+}
+
+function jobRow(job) {
+  const spark = h("td", { class: "spark-cell" });
+  const row = h("tr", {},
+    h("td", {},
+      h("a", { class: "title", href: `#/jobs/${job.id}` }, productName(job)),
+      h("div", { class: "sub" }, host(job.url))),
+    h("td", { class: "num", "data-label": "Price" }, money(job.last_price, job.last_currency || job.currency),
+      job.availability === "out_of_stock" ? h("div", { class: "sub" }, "out of stock") : null),
+    h("td", { class: "num", "data-label": "Target" }, money(job.target_price, job.currency)),
+    h("td", {},
+      h("span", { class: `badge s-${job.status}`, title: STATUS_WORDS[job.status] || "" }, job.status),
+      job.last_error ? h("div", { class: "sub" }, job.last_error) : null),
+    spark,
+    h("td", { class: "sub" }, when(job.last_checked_at)));
+  return { row, spark };
+}
+
+const SORTS = {
+  newest: (a, b) => b.created_at.localeCompare(a.created_at),
+  name: (a, b) => productName(a).localeCompare(productName(b)),
+  price: (a, b) => Number(a.last_price ?? Infinity) - Number(b.last_price ?? Infinity),
+  checked: (a, b) => (b.last_checked_at || "").localeCompare(a.last_checked_at || ""),
+};
+
+async function listPage() {
+  page("Your products", h("p", { class: "muted" }, "Loading your products…"));
+  let jobs;
+  try {
+    jobs = await allJobs();
+  } catch (err) {
+    page("Your products");
+    showError(main, err);
+    return;
+  }
+  if (jobs.length === 0) {
+    page("Your products", h("div", { class: "card" },
+      h("p", {}, "You are not tracking any product yet."),
+      h("a", { class: "button", href: "#/add" }, "Add a product")));
+    return;
+  }
+  const status = h("select", { id: "filter-status" },
+    h("option", { value: "" }, "All"),
+    ...Object.keys(STATUS_WORDS).map((s) => h("option", { value: s }, s)));
+  const sort = h("select", { id: "sort" },
+    h("option", { value: "newest" }, "Newest first"),
+    h("option", { value: "name" }, "Name"),
+    h("option", { value: "price" }, "Price, lowest first"),
+    h("option", { value: "checked" }, "Last checked"));
+  const tbody = h("tbody");
+  const count = h("p", { class: "muted", "aria-live": "polite" });
+  const table = h("table", { class: "jobs", id: "job-list" },
+    h("caption", { class: "skip" }, "Tracked products"),
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "Product"), h("th", { scope: "col", class: "num" }, "Price"),
+      h("th", { scope: "col", class: "num" }, "Target"), h("th", { scope: "col" }, "Status"),
+      h("th", { scope: "col" }, "30 days"), h("th", { scope: "col" }, "Checked"))),
+    tbody);
+  const rows = new Map();
+  const sparks = [];
+  for (const job of jobs) {
+    const r = jobRow(job);
+    rows.set(job.id, r.row);
+    sparks.push([r.spark, job]);
+  }
+  function render() {
+    const shown = jobs.filter((j) => !status.value || j.status === status.value).sort(SORTS[sort.value]);
+    tbody.replaceChildren(...shown.map((j) => rows.get(j.id)));
+    count.textContent = `${shown.length} of ${jobs.length} products`;
+  }
+  status.addEventListener("change", render);
+  sort.addEventListener("change", render);
+  render();
+  page("Your products",
+    h("div", { class: "toolbar" },
+      h("div", {}, h("label", { for: "filter-status" }, "Status"), status),
+      h("div", {}, h("label", { for: "sort" }, "Sort by"), sort),
+      h("a", { class: "button fit", href: "#/add" }, "Add product")),
+    count, table);
+  main.dataset.rendered = String(jobs.length);
+  performance.mark("list-rendered");
+  // Trend lines after the table is on screen, a few at a time.
+  historyMissing = false;
+  let next = 0;
+  const worker = async () => { while (next < sparks.length) { const [c, j] = sparks[next++]; await fillSparkline(c, j); } };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+}
+
+// ---------- add a product ----------
+
+function addPage() {
+  const form = h("form", { class: "card", novalidate: true },
+    h("label", { for: "url" }, "Product page URL"),
+    h("div", { class: "row" },
+      h("input", { id: "url", name: "url", type: "url", required: true, placeholder: "https://shop.example/product", autocomplete: "url" }),
+      h("button", { type: "submit", class: "fit" }, "Read the page")));
+  const result = h("div", { id: "preview" });
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const url = form.url.value.trim();
+    if (!url) { showError(form, "Paste the address of a product page."); return; }
+    busy(form.querySelector("button"), form, async () => {
+      result.replaceChildren(h("p", { class: "muted" }, "Reading the page…"));
+      let preview = null;
+      try {
+        preview = await api("POST", "/preview", { url });
+      } catch (err) {
+        if (err.status !== 404) { result.replaceChildren(); throw err; }
+        result.replaceChildren(unavailable("Reading a page before saving"));
+      }
+      renderPreview(result, url, preview);
+    });
+  });
+  page("Add a product", form, result);
+  form.url.focus();
+}
+
+function renderPreview(result, url, preview) {
+  // One line per distinct price: the same amount read by several methods is one choice (the
+  // first reading kept, with a selector from any of them).
+  const candidates = [];
+  for (const c of (preview && preview.candidates) || []) {
+    const same = candidates.find((d) => d.price === c.price && d.currency === c.currency);
+    if (!same) candidates.push({ ...c });
+    else if (!same.selector && c.selector) same.selector = c.selector;
+  }
+  const first = candidates[0];
+  const save = h("form", { class: "card", novalidate: true });
+  if (preview) {
+    save.append(h("h2", {}, preview.title || "Untitled page"),
+      h("dl", { class: "facts" },
+        h("dt", {}, "Price"), h("dd", { id: "preview-price" }, money(preview.price, preview.currency)),
+        h("dt", {}, "Stock"), h("dd", {}, preview.availability ? preview.availability.replace(/_/g, " ") : "not stated"),
+        h("dt", {}, "Page"), h("dd", {}, url)));
+  }
+  if (candidates.length > 0) {
+    const list = h("ul", { class: "candidates" });
+    candidates.forEach((c, i) => {
+      const id = `cand-${i}`;
+      list.append(h("li", {}, h("label", { for: id },
+        h("input", { type: "radio", name: "candidate", id, value: String(i), checked: i === 0 }),
+        h("span", { class: "price" }, money(c.price, c.currency)),
+        h("span", {}, h("span", { class: "sub" }, `${c.source}${i === 0 ? " · the tracker's pick" : ""}${c.excluded ? ` · usually skipped: ${c.excluded}` : ""}`),
+          h("br"), c.context || c.selector || ""))));
+    });
+    save.append(h("fieldset", { class: "plain" },
+      h("legend", {}, "Which price should be tracked?"), list));
+  } else if (preview) {
+    save.append(h("p", { class: "notice" }, "No price was found on this page. You can still track it; checks will say what they find."));
+  }
+  const currency = (preview && preview.currency) || (first && first.currency) || "";
+  save.append(h("div", { class: "row" },
+    h("div", {}, h("label", { for: "target" }, "Alert me at or below"),
+      h("input", { id: "target", name: "target", inputmode: "decimal", required: true, placeholder: "79.99" })),
+    h("div", {}, h("label", { for: "currency" }, "Currency"),
+      h("input", { id: "currency", name: "currency", value: currency, maxlength: "3", placeholder: "EUR" })),
+    h("div", {}, h("label", { for: "interval" }, "Check every"), intervalSelect("interval", 0))),
+  h("div", { class: "actions" }, h("button", { type: "submit" }, "Start tracking"),
+    h("a", { href: "#/", class: "button secondary" }, "Cancel")));
+  save.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = { url, target_price: save.target.value.trim() };
+    if (save.interval.value !== "0") body.check_interval_secs = Number(save.interval.value);
+    if (save.currency.value.trim()) body.currency = save.currency.value.trim().toUpperCase();
+    const chosen = save.querySelector("input[name=candidate]:checked");
+    if (chosen && chosen.value !== "0") {
+      const c = candidates[Number(chosen.value)];
+      if (!c.selector) { showError(save, "This price cannot be found again on the page; pick another one."); return; }
+      body.price_selector = c.selector;
+    }
+    busy(save.querySelector("button"), save, async () => {
+      const job = await api("POST", "/jobs", body);
+      say("Tracking started.");
+      location.hash = `#/jobs/${job.id}`;
+    });
+  });
+  result.replaceChildren(...[...result.children].filter((c) => c.classList.contains("notice")), save);
+  (save.querySelector("input[name=candidate]") || save.target).focus();
+}
+
+function intervalSelect(id, current) {
+  const options = [[900, "15 minutes"], [3600, "hour"], [6 * 3600, "6 hours"], [86400, "day"]];
+  if (current === 0) options.unshift([0, "the server's default"]);
+  if (!options.some(([v]) => v === current)) options.unshift([current, `${current} seconds`]);
+  return h("select", { id, name: id }, ...options.map(([v, t]) => h("option", { value: String(v), selected: v === current }, t)));
+}
+
+// ---------- a product ----------
+
+const RANGES = [["7 days", 7], ["30 days", 30], ["90 days", 90], ["A year", 365], ["All", 0]];
+
+async function productPage(id) {
+  page("Product", h("p", { class: "muted" }, "Loading…"));
+  let job;
+  try {
+    job = await api("GET", `/jobs/${id}`);
+  } catch (err) {
+    page("Product");
+    showError(main, err.status === 404 ? "This product is not in your list (it may have been deleted)." : err);
+    return;
+  }
+  const stats = h("dl", { class: "stats", id: "stats" });
+  const chart = h("div", { id: "chart", role: "img", "aria-label": "price history chart" });
+  const chartBox = h("section", { class: "card", "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, "Price history"));
+  const ranges = h("div", { class: "ranges", role: "group", "aria-label": "Time range" });
+  let range = 30;
+  for (const [label, days] of RANGES) {
+    ranges.append(h("button", { type: "button", "aria-pressed": String(days === range), onclick: (ev) => {
+      range = days;
+      for (const b of ranges.children) b.setAttribute("aria-pressed", String(b === ev.currentTarget));
+      loadHistory();
+    } }, label));
+  }
+  chartBox.append(ranges, chart);
+  const status = h("p", {},
+    h("span", { class: `badge s-${job.status}`, id: "job-status" }, job.status), " ",
+    STATUS_WORDS[job.status] || "", job.last_error ? h("span", { class: "error" }, " — " + job.last_error) : null,
+    h("span", { class: "muted" }, ` · checked ${when(job.last_checked_at)}`));
+  page(productName(job),
+    h("p", { class: "sub" }, h("a", { href: job.url, rel: "noopener noreferrer", target: "_blank" }, job.url)),
+    status, stats, chartBox, editForm(job), dangerZone(job));
+
+  async function loadHistory() {
+    const from = range ? `&from=${encodeURIComponent(new Date(Date.now() - range * 86400e3).toISOString())}` : "";
+    const resolution = range && range <= 7 ? "hour" : "day";
+    clearError(chartBox);
+    try {
+      const hist = await api("GET", `/jobs/${job.id}/history?resolution=${resolution}${from}`);
+      renderStats(stats, hist.stats, job);
+      await loadChartLibrary();
+      drawChart(chart, hist.points, job);
+    } catch (err) {
+      chart.replaceChildren();
+      renderStats(stats, null, job);
+      if (err.status === 404) chartBox.append(unavailable("Price history"));
+      else showError(chartBox, err);
+    }
+  }
+  await loadHistory();
+}
+
+function renderStats(box, s, job) {
+  const cur = job.last_currency || job.currency;
+  const stat = (label, value, sub, id) => h("div", { class: "stat", id },
+    h("dt", {}, label), h("dd", {}, value, sub ? h("div", { class: "sub" }, sub) : null));
+  const amt = (m) => m == null ? null : typeof m === "object" ? money(m.amount ?? m.price, m.currency ?? cur) : money(m, cur);
+  const pct = (p) => p == null ? "—" : `${Number(p) > 0 ? "+" : ""}${p} %`;
+  if (!s) {
+    box.replaceChildren(stat("Current", money(job.last_price, cur), null, "stat-current"),
+      stat("Target", money(job.target_price, job.currency), null, "stat-target"));
+    return;
+  }
+  const lowestAt = s.lowest && typeof s.lowest === "object" ? (s.lowest.at || s.lowest.first_seen_at) : s.lowest_at;
+  box.replaceChildren(
+    stat("Current", amt(s.current) ?? money(job.last_price, cur), null, "stat-current"),
+    stat("Lowest", amt(s.lowest) ?? "—", lowestAt ? `on ${date(lowestAt)}` : null, "stat-lowest"),
+    stat("Highest", amt(s.highest) ?? "—", null, "stat-highest"),
+    stat("Average, 30 days", amt(s.average_30d) ?? "—", null, "stat-avg"),
+    stat("Against lowest", pct(s.change_pct_vs_lowest), null, "stat-change"),
+    stat("Target", money(job.target_price, job.currency), null, "stat-target"));
+}
+
+let plot = null;
+let chartLibrary = null;
+
+/** Loads uPlot on the first chart only: the list page never pays for it. */
+function loadChartLibrary() {
+  if (typeof uPlot !== "undefined") return Promise.resolve();
+  chartLibrary ??= new Promise((resolve, reject) => {
+    const src = document.querySelector("meta[name=chart-library]").content;
+    document.head.append(h("script", { src, onload: resolve, onerror: () => reject(new Error("the chart library did not load")) }));
+  });
+  return chartLibrary;
+}
+
+function drawChart(box, points, job) {
+  if (plot) { plot.destroy(); plot = null; }
+  box.replaceChildren();
+  const pts = [...points].sort((a, b) => a.at.localeCompare(b.at));
+  box.dataset.points = String(pts.length);
+  if (pts.length === 0) { box.append(h("p", { class: "muted" }, "No prices recorded in this range yet.")); return; }
+  if (typeof uPlot === "undefined") { box.append(h("p", { class: "error" }, "The chart library did not load.")); return; }
+  const xs = [], last = [], lo = [], hi = [], target = [];
+  const tgt = Number(job.target_price);
+  for (const p of pts) {
+    xs.push(new Date(p.at).getTime() / 1000);
+    // Out of stock: no price, drawn as a gap.
+    const inStock = p.availability !== "out_of_stock" && p.price != null;
+    last.push(inStock ? Number(p.last ?? p.price) : null);
+    lo.push(inStock && p.min != null ? Number(p.min) : null);
+    hi.push(inStock && p.max != null ? Number(p.max) : null);
+    target.push(tgt);
+  }
+  const css = getComputedStyle(document.documentElement);
+  const accent = css.getPropertyValue("--accent").trim(), red = css.getPropertyValue("--chart-target").trim();
+  const muted = css.getPropertyValue("--muted").trim(), line = css.getPropertyValue("--line").trim();
+  const axis = { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
+  const values = last.filter((v) => v != null);
+  const minV = Math.min(...values), maxV = Math.max(...values);
+  const opts = {
+    width: Math.max(280, box.clientWidth || 600), height: 300,
+    scales: { x: { time: true } },
+    axes: [axis, { ...axis, values: (u, ticks) => ticks.map((t) => t.toFixed(2)) }],
+    series: [
+      {},
+      { label: "Price", stroke: accent, width: 2, spanGaps: false, points: { show: true, size: 5, fill: accent } },
+      { label: "Low", stroke: accent, width: 1, dash: [2, 4], spanGaps: false, points: { show: false } },
+      { label: "High", stroke: accent, width: 1, dash: [2, 4], spanGaps: false, points: { show: false } },
+      { label: "Target", stroke: red, width: 1.5, dash: [6, 4], points: { show: false } },
+    ],
+  };
+  plot = new uPlot(opts, [xs, last, lo, hi, target], box);
+  box.setAttribute("aria-label", `price history: ${values.length} prices, lowest ${minV}, highest ${maxV}, target ${tgt}`);
+}
+
+function editForm(job) {
+  const form = h("form", { class: "card", novalidate: true, id: "edit" },
+    h("h2", {}, "Settings"),
+    h("div", { class: "row" },
+      h("div", {}, h("label", { for: "e-target" }, "Target price"),
+        h("input", { id: "e-target", name: "target", inputmode: "decimal", value: job.target_price })),
+      h("div", {}, h("label", { for: "e-interval" }, "Check every"), intervalSelect("e-interval", job.check_interval_secs)),
+      h("div", {}, h("label", { for: "e-selector" }, "Price selector (optional)"),
+        h("input", { id: "e-selector", name: "selector", value: job.price_selector || "", placeholder: "found automatically" }))),
+    h("div", { class: "actions" },
+      h("button", { type: "submit" }, "Save changes"),
+      h("button", { type: "button", class: "secondary", id: "pause" }, job.status === "paused" ? "Resume checks" : "Pause checks")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const patch = { target_price: form.target.value.trim(), check_interval_secs: Number(form["e-interval"].value) };
+    const sel = form.selector.value.trim();
+    patch.price_selector = sel || null;
+    busy(form.querySelector("button[type=submit]"), form, async () => {
+      await patchJob(job, patch);
+      say("Saved.");
+      route();
+    });
+  });
+  const pause = form.querySelector("#pause");
+  pause.addEventListener("click", () => busy(pause, form, async () => {
+    await patchJob(job, { paused: job.status !== "paused" });
+    say(job.status === "paused" ? "Checks resumed." : "Checks paused.");
+    route();
+  }));
+  return form;
+}
+
+async function patchJob(job, patch) {
+  try {
+    return await api("PATCH", `/jobs/${job.id}`, patch);
+  } catch (err) {
+    if (err.status === 405 || (err.status === 404 && err.code !== "not_found")) {
+      throw new ApiError(err.status, err.code, "Editing a product is not available on this server yet.");
+    }
+    if (err.status === 412) throw new ApiError(412, err.code, "The product changed meanwhile; reload the page and try again.");
+    throw err;
+  }
+}
+
+function dangerZone(job) {
+  const box = h("section", { class: "card", "aria-labelledby": "del-h" }, h("h2", { id: "del-h" }, "Stop tracking"));
+  const del = h("button", { type: "button", class: "danger" }, "Delete this product…");
+  del.addEventListener("click", () => {
+    const yes = h("button", { type: "button", class: "danger" }, "Yes, delete it and its history");
+    const no = h("button", { type: "button", class: "secondary" }, "Keep it");
+    const confirm = h("div", { class: "actions", role: "group", "aria-label": "Confirm deletion" }, yes, no);
+    no.addEventListener("click", () => { confirm.replaceWith(del); del.focus(); });
+    yes.addEventListener("click", () => busy(yes, box, async () => {
+      await api("DELETE", `/jobs/${job.id}`);
+      say("Deleted.");
+      location.hash = "#/";
+    }));
+    del.replaceWith(confirm);
+    no.focus();
+  });
+  box.append(h("p", { class: "muted" }, "Deleting removes the product and its price history."), del);
+  return box;
+}
+
+// ---------- channels ----------
+
+const CHANNEL_FIELDS = {
+  webhook: [["url", "Webhook URL", "url"]],
+  ntfy: [["server", "Server (optional)", "url"], ["topic", "Topic", "text"], ["token", "Token (optional)", "password"]],
+  discord: [["webhook_url", "Discord webhook URL", "url"]],
+  slack: [["webhook_url", "Slack webhook URL", "url"]],
+  gotify: [["server", "Gotify server", "url"], ["token", "App token", "password"]],
+  telegram: [["bot_token", "Bot token", "password"], ["chat_id", "Chat id", "text"]],
+  email: [["address", "Email address", "email"]],
+};
+
+async function channelsPage() {
+  page("Channels", h("p", { class: "muted" }, "Loading…"));
+  let channels;
+  try {
+    const res = await api("GET", "/channels");
+    channels = Array.isArray(res) ? res : res.channels || [];
+  } catch (err) {
+    page("Channels", err.status === 404 ? unavailable("Alert channels") : h("p", { class: "error", role: "alert" }, errorText(err)));
+    return;
+  }
+  const list = h("div", { id: "channel-list" });
+  for (const ch of channels) list.append(channelCard(ch));
+  if (channels.length === 0) list.append(h("p", { class: "muted" }, "No channel yet: alerts are only shown in the delivery log."));
+  page("Channels", h("p", { class: "muted" }, "Where your alerts go. Every product alerts all of your channels."),
+    list, addChannelForm());
+}
+
+function channelCard(ch) {
+  const card = h("div", { class: "card channel" },
+    h("div", { class: "row" },
+      h("div", {}, h("div", { class: "title" }, ch.name || ch.kind),
+        h("div", { class: "sub" }, `${ch.kind} · `, h("span", { class: `badge s-${ch.status === "failing" ? "failing" : "active"}` }, ch.status || "active")),
+        ch.last_error ? h("p", { class: "error" }, ch.last_error) : null),
+      h("div", { class: "actions fit" },
+        h("button", { type: "button", class: "secondary test" }, "Send a test"),
+        h("button", { type: "button", class: "secondary remove" }, "Remove"))));
+  const outcome = h("p", { class: "outcome", role: "status" });
+  card.append(outcome);
+  const test = card.querySelector(".test");
+  test.addEventListener("click", () => busy(test, card, async () => {
+    outcome.textContent = "Sending…";
+    try {
+      const res = await api("POST", `/channels/${ch.id}/test`);
+      const ok = res && (res.ok === true || res.delivered === true || res.status === "delivered" || res.outcome === "delivered");
+      outcome.textContent = ok ? "Test delivered." : `Test not delivered: ${(res && (res.error || res.message || res.last_error || res.outcome)) || "no reason given"}`;
+    } catch (err) {
+      outcome.textContent = "";
+      throw err;
+    }
+  }));
+  const remove = card.querySelector(".remove");
+  remove.addEventListener("click", () => busy(remove, card, async () => {
+    await api("DELETE", `/channels/${ch.id}`);
+    say("Channel removed.");
+    route();
+  }));
+  return card;
+}
+
+function addChannelForm() {
+  const kind = h("select", { id: "ch-kind", name: "kind" }, ...Object.keys(CHANNEL_FIELDS).map((k) => h("option", { value: k }, k)));
+  const fields = h("div", { class: "row" });
+  const form = h("form", { class: "card", novalidate: true, id: "add-channel" },
+    h("h2", {}, "Add a channel"),
+    h("div", { class: "row" },
+      h("div", {}, h("label", { for: "ch-kind" }, "Kind"), kind),
+      h("div", {}, h("label", { for: "ch-name" }, "Name"), h("input", { id: "ch-name", name: "name", placeholder: "My phone" }))),
+    fields,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Add channel")));
+  function renderFields() {
+    fields.replaceChildren(...CHANNEL_FIELDS[kind.value].map(([name, label, type]) =>
+      h("div", {}, h("label", { for: `ch-${name}` }, label), h("input", { id: `ch-${name}`, name, type, autocomplete: "off" }))));
+  }
+  kind.addEventListener("change", renderFields);
+  renderFields();
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = { kind: kind.value, name: form.name.value.trim() || kind.value };
+    for (const [name] of CHANNEL_FIELDS[kind.value]) {
+      const v = form.querySelector(`#ch-${name}`).value.trim();
+      if (v) body[name] = v;
+    }
+    busy(form.querySelector("button"), form, async () => {
+      const created = await api("POST", "/channels", body);
+      if (created && created.secret) {
+        page("Channel added",
+          h("div", { class: "card" },
+            h("p", {}, "This webhook's signing secret is shown only now. Keep it to verify the signature of each alert:"),
+            h("p", {}, h("code", { id: "secret" }, created.secret)),
+            h("a", { class: "button", href: "#/channels" }, "Done")));
+      } else {
+        say("Channel added.");
+        route();
+      }
+    });
+  });
+  return form;
+}
+
+// ---------- delivery log ----------
+
+async function alertsPage() {
+  page("Alerts", h("p", { class: "muted" }, "Loading…"));
+  let res;
+  try {
+    res = await api("GET", "/alerts?limit=50");
+  } catch (err) {
+    page("Alerts", err.status === 404 ? unavailable("The delivery log") : h("p", { class: "error", role: "alert" }, errorText(err)));
+    return;
+  }
+  const alerts = Array.isArray(res) ? res : res.alerts || [];
+  if (alerts.length === 0) {
+    page("Alerts", h("p", { class: "muted" }, "No alert yet. When a price reaches your target, it shows here with where it was delivered."));
+    return;
+  }
+  const tbody = h("tbody");
+  for (const a of alerts) {
+    const deliveries = (a.deliveries || []).map((d) => h("div", {},
+      h("span", { class: `badge s-${d.status === "delivered" ? "active" : d.status === "failed" ? "failing" : "pending"}` }, d.status),
+      ` ${d.channel_name || d.channel} · ${d.attempts} attempt${d.attempts === 1 ? "" : "s"}`,
+      d.last_error ? h("div", { class: "sub" }, d.last_error) : null));
+    tbody.append(h("tr", { class: "alert-row" },
+      h("td", {}, h("a", { href: `#/jobs/${a.job_id}` }, productName(a)), h("div", { class: "sub" }, (a.kind || "").replace(/_/g, " "))),
+      h("td", { class: "num" }, money(a.price, a.currency)),
+      h("td", {}, deliveries.length ? deliveries : h("span", { class: "muted" }, "no channel")),
+      h("td", { class: "sub" }, when(a.checked_at || a.created_at))));
+  }
+  page("Alerts", h("table", { class: "log", id: "alert-log" },
+    h("caption", { class: "skip" }, "Delivery log"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Product"), h("th", { scope: "col", class: "num" }, "Price"),
+      h("th", { scope: "col" }, "Delivery"), h("th", { scope: "col" }, "When"))),
+    tbody));
+}
+
+// ---------- routing ----------
+
+async function route() {
+  const hash = location.hash || "#/";
+  for (const a of nav.querySelectorAll("a")) {
+    const target = a.getAttribute("href");
+    const current = target === "#/" ? hash === "#/" || hash.startsWith("#/jobs/") : hash.startsWith(target);
+    if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  if (hash === "#/signin" || hash === "#/signup") { authPage(hash.slice(2)); return; }
+  // Who is signed in is asked alongside the page's own calls, not before them: a page's first
+  // 401 sends the user to sign in anyway.
+  if (!me) loadMe().catch(() => { if (location.hash !== "#/signup") location.hash = "#/signin"; });
+  showSignedIn();
+  const job = hash.match(/^#\/jobs\/([\w-]+)$/);
+  if (job) await productPage(job[1]);
+  else if (hash === "#/add") addPage();
+  else if (hash === "#/channels") await channelsPage();
+  else if (hash === "#/alerts") await alertsPage();
+  else await listPage();
+}
+
+window.addEventListener("hashchange", route);
+// A module runs once the document is parsed.
+route();
