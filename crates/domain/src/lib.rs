@@ -22,13 +22,13 @@ pub mod user;
 pub use alert::Alert;
 pub use check::{Availability, CheckFailure, CheckOutcome, CheckedOffer, Observation};
 pub use email::Email;
-pub use ids::{AlertId, JobId, UserId};
+pub use ids::{AlertId, JobId, SessionId, UserId};
 pub use job::{AlertState, CheckInterval, Job, JobKey, JobStatus, NewJob, SchedulePolicy};
 pub use message::CheckRequest;
 pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};
 pub use target::ProductUrl;
-pub use user::User;
+pub use user::{User, UserSession};
 
 /// Points in time across the domain: UTC, millisecond precision is what the stores keep.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

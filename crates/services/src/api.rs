@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pricetrack_api::{ApiPorts, ApiSettings, Application};
 use pricetrack_aws::AwsAdapters;
-use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
+use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, SessionStore, UserStore};
 use pricetrack_postgres::{PgPool, PgUserStore};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,9 @@ pub async fn migrate_database(config: MigrateConfig) -> anyhow::Result<()> {
 pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let pool = open_database(&config.database_url).await?;
     let aws = AwsAdapters::from_default_chain().await;
-    let users: Arc<dyn UserStore> = Arc::new(PgUserStore::new(pool.clone()));
+    let accounts = Arc::new(PgUserStore::new(pool.clone()));
+    let users: Arc<dyn UserStore> = accounts.clone();
+    let sessions: Arc<dyn SessionStore> = accounts;
     let jobs: Arc<dyn JobStore> = Arc::new(aws.job_store(&config.table));
     let queue: Arc<dyn CheckQueue> = Arc::new(aws.check_queue(&config.queue_url));
     let notifier: Arc<dyn Notifier> = Arc::new(aws.notifier(&config.topic_arn));
@@ -56,9 +58,10 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
         cookie_secure: config.cookie_secure,
         schedule: config.schedule.clone(),
         allow_private_targets: config.allow_private_targets,
+        max_jobs_per_user: config.max_jobs_per_user,
         ..ApiSettings::new(config.jwt_secret.clone())
     };
-    let app = Application::build(config.listen, settings, ApiPorts { users, jobs, queue, notifier })
+    let app = Application::build(config.listen, settings, ApiPorts { users, sessions, jobs, queue, notifier })
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %app.local_addr(), table = %config.table, "api started");
