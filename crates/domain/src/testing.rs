@@ -1112,7 +1112,10 @@ pub mod user_store {
         store.create(&user, &hash).await.expect("UserStore::create of a new user must succeed");
         store.create(&other, &other_hash).await.expect("UserStore::create of a new user must succeed");
         assert!(store.delete(user.id).await.expect("UserStore::delete must succeed"), "first delete must report true");
-        assert!(!store.delete(user.id).await.expect("UserStore::delete must succeed"), "second delete must report false");
+        assert!(
+            !store.delete(user.id).await.expect("UserStore::delete must succeed"),
+            "second delete must report false"
+        );
         assert_eq!(store.get(user.id).await.expect("get must succeed"), None, "a deleted user must not be found by id");
         assert!(find(&*store, &user.email).await.is_none(), "a deleted user must not be found by email");
         assert!(store.get(other.id).await.expect("get must succeed").is_some(), "delete must not touch other users");
@@ -1128,7 +1131,12 @@ pub mod session_store {
     /// A session for `user` starting now and lasting an hour.
     fn session_for(user: &User) -> UserSession {
         let now = now_ms();
-        UserSession { id: SessionId::new(), user_id: user.id, created_at: now, expires_at: now + chrono::Duration::hours(1) }
+        UserSession {
+            id: SessionId::new(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        }
     }
 
     async fn new_user<F: SessionStoreFixture>(fixture: &F) -> User {

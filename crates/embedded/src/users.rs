@@ -88,8 +88,11 @@ impl UserStore for SqliteUserStore {
 
     async fn delete(&self, id: UserId) -> Result<bool, UserStoreError> {
         // Sessions go with the row (ON DELETE CASCADE).
-        let result =
-            sqlx::query("DELETE FROM users WHERE id = ?1").bind(id.to_string()).execute(&self.pool).await.map_err(backend)?;
+        let result = sqlx::query("DELETE FROM users WHERE id = ?1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -136,12 +139,13 @@ impl SessionStore for SqliteUserStore {
     }
 
     async fn live_user(&self, id: SessionId, now: Timestamp) -> Result<Option<UserId>, SessionStoreError> {
-        let user_id: Option<String> = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = ?1 AND expires_at > ?2")
-            .bind(id.to_string())
-            .bind(sql::millis(now))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(session_backend)?;
+        let user_id: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = ?1 AND expires_at > ?2")
+                .bind(id.to_string())
+                .bind(sql::millis(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(session_backend)?;
         user_id.map(|raw| sql::parsed::<UserId>(&raw, "user_id")).transpose().map_err(session_backend)
     }
 

@@ -118,8 +118,11 @@ impl UserStore for PgUserStore {
 
     async fn delete(&self, id: UserId) -> Result<bool, UserStoreError> {
         // Sessions go with the row (ON DELETE CASCADE).
-        let result =
-            sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_uuid()).execute(&self.pool).await.map_err(backend)?;
+        let result = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -166,12 +169,13 @@ impl SessionStore for PgUserStore {
     }
 
     async fn live_user(&self, id: SessionId, now: Timestamp) -> Result<Option<UserId>, SessionStoreError> {
-        let user_id: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1 AND expires_at > $2")
-            .bind(id.as_uuid())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(session_backend)?;
+        let user_id: Option<Uuid> =
+            sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1 AND expires_at > $2")
+                .bind(id.as_uuid())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(session_backend)?;
         Ok(user_id.map(UserId::from))
     }
 
