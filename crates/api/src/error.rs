@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pricetrack_domain::ports::{QueueError, StoreError, UserStoreError};
+use pricetrack_domain::ports::{QueueError, SessionStoreError, StoreError, UserStoreError};
 use serde::Serialize;
 
 /// A boxed error kept as the source of an internal error: logged, never shown to a client.
@@ -45,12 +45,25 @@ pub(crate) enum ApiError {
     /// Sign-in failed: unknown email and wrong password look the same.
     #[error("invalid email or password")]
     InvalidCredentials,
-    /// Too many failed sign-ins for one account.
-    #[error("too many failed sign-in attempts, try again later")]
+    /// Too many sign-up or sign-in requests from one address, or failed password attempts
+    /// from one address on one account.
+    #[error("too many attempts, try again later")]
     TooManyAttempts {
         /// When the client may try again.
         retry_after: Duration,
     },
+    /// The password given to confirm an account change is not the account's.
+    #[error("the password is not correct")]
+    WrongPassword,
+    /// The user already has as many jobs as one user may have.
+    #[error("you already have the most jobs one account may have ({limit}); delete one first")]
+    JobLimitReached {
+        /// The limit.
+        limit: u32,
+    },
+    /// A state-changing request sent by a page of another origin.
+    #[error("requests from another origin are not allowed")]
+    ForeignOrigin,
     /// No such resource (or not the caller's).
     #[error("not found")]
     NotFound,
@@ -97,6 +110,7 @@ impl ApiError {
             Self::MalformedJson(_) | Self::InvalidField { .. } | Self::UnknownField { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::WrongPassword | Self::JobLimitReached { .. } | Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -115,6 +129,9 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
             Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::WrongPassword => "wrong_password",
+            Self::JobLimitReached { .. } => "job_limit_reached",
+            Self::ForeignOrigin => "foreign_origin",
             Self::NotFound => "not_found",
             Self::EmailTaken => "email_taken",
             Self::PayloadTooLarge => "payload_too_large",
@@ -157,6 +174,12 @@ impl From<StoreError> for ApiError {
             other @ StoreError::Backend(_) => Self::Unavailable(Some(Box::new(other))),
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<SessionStoreError> for ApiError {
+    fn from(value: SessionStoreError) -> Self {
+        Self::internal(value)
     }
 }
 

@@ -154,6 +154,7 @@ pub(crate) async fn create(
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let new = new_job(&body, &state)?;
+    crate::quota::ensure_room_for_a_job(&state, user_id).await?;
     let alerting = crate::rules::alerting_from(&body, &state, user_id).await?;
     let now = now();
     let lease = chrono::Duration::from_std(state.settings.schedule.lease).map_err(ApiError::internal)?;

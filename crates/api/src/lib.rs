@@ -6,6 +6,11 @@
 //! [`axum::Router`]; [`Application`] binds it to a socket (port 0 in tests) and serves it until a
 //! shutdown future completes.
 //!
+//! Sign-in creates a server-side session named by the token, so sign-out, a password change and
+//! an account deletion end tokens before they expire. Sign-up and sign-in are limited per client
+//! address (`tower_governor`), password attempts per (address, account) pair; state-changing
+//! requests whose `Origin` is another site's are refused.
+//!
 //! Every error has one shape, `{"error":{"code":"...","message":"..."}}` (plus `"field"` for
 //! invalid input), and is logged once by the request middleware; internal details never reach a
 //! client, and bodies, cookies, tokens and emails never reach a log.
@@ -16,11 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::SubsecRound;
-use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
+use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, SessionStore, UserStore};
 use pricetrack_domain::{SchedulePolicy, Timestamp};
 use secrecy::SecretString;
 use tokio::net::{TcpListener, TcpSocket};
@@ -35,6 +42,7 @@ mod limiter;
 mod observe;
 mod password;
 pub mod preview;
+mod quota;
 pub mod resilience;
 mod rules;
 mod session;
@@ -61,11 +69,24 @@ pub struct ApiSettings {
     /// Accept job URLs whose host is a literal private, loopback or link-local address (local
     /// development and tests only; the fetcher still decides what it connects to).
     pub allow_private_targets: bool,
+    /// Most jobs one user may have (`PRICETRACK_MAX_JOBS_PER_USER`); creating one more answers
+    /// 403 `job_limit_reached`.
+    pub max_jobs_per_user: u32,
+    /// Sign-up and sign-in requests one client address may send at once...
+    pub auth_burst_per_address: u32,
+    /// ...and how often it gets one more.
+    pub auth_refill_per_address: Duration,
 }
 
 impl ApiSettings {
     /// Default session length: 24 hours.
     pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
+    /// Default most jobs per user.
+    pub const DEFAULT_MAX_JOBS_PER_USER: u32 = 500;
+    /// Default burst of sign-up and sign-in requests per client address.
+    pub const DEFAULT_AUTH_BURST_PER_ADDRESS: u32 = 20;
+    /// Default refill of that burst: one request every 3 s (20 a minute sustained).
+    pub const DEFAULT_AUTH_REFILL_PER_ADDRESS: Duration = Duration::from_secs(3);
 
     /// Settings with the defaults: `Secure` cookies, 24-hour sessions, the default schedule
     /// policy, and public targets only.
@@ -76,6 +97,9 @@ impl ApiSettings {
             session_ttl: Self::DEFAULT_SESSION_TTL,
             schedule: SchedulePolicy::default(),
             allow_private_targets: false,
+            max_jobs_per_user: Self::DEFAULT_MAX_JOBS_PER_USER,
+            auth_burst_per_address: Self::DEFAULT_AUTH_BURST_PER_ADDRESS,
+            auth_refill_per_address: Self::DEFAULT_AUTH_REFILL_PER_ADDRESS,
         }
     }
 }
@@ -85,6 +109,8 @@ impl ApiSettings {
 pub struct ApiPorts {
     /// Accounts.
     pub users: Arc<dyn UserStore>,
+    /// Sign-in sessions (usually the same adapter as `users`: sessions belong to users).
+    pub sessions: Arc<dyn SessionStore>,
     /// Tracking jobs.
     pub jobs: Arc<dyn JobStore>,
     /// Where a new job's first check request goes.
@@ -96,7 +122,9 @@ pub struct ApiPorts {
 }
 
 /// The API's routes and middleware, ready to serve, probing the ports' stores
-/// ([`resilience::Dependency::from_ports`]).
+/// ([`resilience::Dependency::from_ports`]). The sign-up and sign-in limits key on the
+/// peer address, so serve it with `into_make_service_with_connect_info::<SocketAddr>()` (as
+/// [`Application`] does); behind a proxy every client shares the proxy's address.
 pub fn router(settings: ApiSettings, ports: ApiPorts) -> Router {
     let dependencies = resilience::Dependency::from_ports(&ports);
     router_with_dependencies(settings, ports, dependencies)
@@ -110,14 +138,20 @@ pub fn router_with_dependencies(
     dependencies: Vec<resilience::Dependency>,
 ) -> Router {
     let health = resilience::Health::start(dependencies);
+    let per_address = limiter::per_address_layer(settings.auth_burst_per_address, settings.auth_refill_per_address);
     let state = AppState::new(settings, ports);
+    let auth = Router::new()
+        .route("/api/v1/signup", post(users::signup))
+        .route("/api/v1/signin", post(users::signin))
+        .layer(per_address);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(resilience::readyz))
-        .route("/api/v1/signup", post(users::signup))
-        .route("/api/v1/signin", post(users::signin))
+        .merge(auth)
         .route("/api/v1/signout", post(users::signout))
         .route("/api/v1/validate", get(users::validate))
+        .route("/api/v1/me", get(users::me).delete(users::delete_me))
+        .route("/api/v1/me/password", post(users::change_password))
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list).delete(jobs::delete_all))
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
         .route("/api/v1/channels", post(channels::create).get(channels::list))
@@ -127,6 +161,7 @@ pub fn router_with_dependencies(
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::clone(&health), resilience::gate))
         .layer(axum::Extension(health))
+        .layer(axum::middleware::from_fn(refuse_foreign_origin))
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(observe::panic_response))
         .layer(axum::middleware::from_fn(observe::observe))
@@ -186,13 +221,39 @@ impl Application {
     /// for the requests in flight to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr, "api listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
     }
 }
 
 /// `GET /healthz`: the process is up.
 async fn healthz() -> Response {
     axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// Refuses (403 `foreign_origin`) a state-changing request whose `Origin` header names another
+/// site than the one it is sent to: defence in depth next to `SameSite` cookies and the JSON
+/// content type. Requests without `Origin` (scripts, curl) pass.
+async fn refuse_foreign_origin(req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && let Some(origin) = req.headers().get(header::ORIGIN) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        if !same_origin(origin.to_str().ok(), host) {
+            return ApiError::ForeignOrigin.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the host the request was sent to.
+fn same_origin(origin: Option<&str>, host: Option<&str>) -> bool {
+    let (Some(origin), Some(host)) = (origin, host) else { return false };
+    let Some((_, authority)) = origin.split_once("://") else { return false };
+    !authority.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
 /// Unknown routes.
@@ -220,6 +281,16 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        assert!(same_origin(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
+        assert!(same_origin(Some("https://Shop.Example"), Some("shop.example")));
+        assert!(!same_origin(Some("https://evil.example"), Some("shop.example")));
+        assert!(!same_origin(Some("http://127.0.0.1:8081"), Some("127.0.0.1:8080")));
+        assert!(!same_origin(Some("null"), Some("shop.example")));
+        assert!(!same_origin(Some("https://shop.example"), None));
+    }
 
     #[test]
     fn error_chain_joins_causes() {

@@ -120,8 +120,9 @@ async fn preview(
         ProductUrl::parse_public(&raw_url)
     }
     .map_err(|e| ApiError::invalid("url", e))?;
-    // Every preview counts (the limiter's "success" is never reported).
-    if let Err(wait) = previewing.limiter.begin(&session.0.to_string()) {
+    // Every preview counts (the limiter's "success" is never reported); the limit is per user,
+    // whatever the address.
+    if let Err(wait) = previewing.limiter.begin(std::net::Ipv4Addr::UNSPECIFIED.into(), &session.0.to_string()) {
         return Ok(error(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_previews",

@@ -1,14 +1,18 @@
-//! Accounts and sessions: sign-up, sign-in, sign-out, validate.
+//! Accounts and sessions: sign-up, sign-in, sign-out, validate, and the signed-in user's own
+//! account (`/me`): read it, change its password, delete it.
+
+use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pricetrack_domain::{Email, Password, User, UserId};
 use serde::Serialize;
 
 use crate::body::JsonObject;
 use crate::error::ApiError;
+use crate::limiter::Attempt;
 use crate::session::AuthUser;
 use crate::state::AppState;
 use crate::{error_chain, now};
@@ -33,6 +37,16 @@ struct SessionView {
     email: String,
 }
 
+/// The signed-in user's account, as `GET /me` shows it.
+#[derive(Debug, Serialize)]
+struct AccountView {
+    id: String,
+    email: String,
+    created_at: String,
+}
+
+const NO_STORE: (header::HeaderName, HeaderValue) = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+
 /// `POST /api/v1/signup {email, password}` -> 201 `{id, email}`.
 pub(crate) async fn signup(State(state): State<AppState>, body: JsonObject) -> Result<Response, ApiError> {
     body.deny_unknown(&["email", "password"])?;
@@ -55,14 +69,18 @@ pub(crate) async fn signup(State(state): State<AppState>, body: JsonObject) -> R
 }
 
 /// `POST /api/v1/signin {email, password}` -> 200 `{id, email}` and the session cookie.
-pub(crate) async fn signin(State(state): State<AppState>, body: JsonObject) -> Result<Response, ApiError> {
+pub(crate) async fn signin(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
     body.deny_unknown(&["email", "password"])?;
     let raw_email: String = body.required("email", "a string")?;
     let raw_password: String = body.required("password", "a string")?;
 
     let email = Email::parse(&raw_email).ok();
     let limit_key = email.as_ref().map_or_else(|| raw_email.trim().to_lowercase(), |e| e.as_str().to_owned());
-    let attempt = state.limiter.begin(&limit_key).map_err(|retry_after| ApiError::TooManyAttempts { retry_after })?;
+    let attempt = begin_attempt(&state, client, &limit_key)?;
     // Longer than any password an account can have: it cannot match, and is not worth a hash.
     let password = Password::for_sign_in(raw_password).map_err(|_| ApiError::InvalidCredentials)?;
 
@@ -88,20 +106,103 @@ pub(crate) async fn signin(State(state): State<AppState>, body: JsonObject) -> R
     };
     state.limiter.succeeded(attempt);
 
-    let token = state.sessions.issue(user.id, now())?;
-    let cookie = state.sessions.cookie(&token)?;
-    let headers = [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+    let issued = state.sessions.issue(user.id, now())?;
+    state.ports.sessions.create_session(&issued.session).await?;
+    let cookie = state.sessions.cookie(&issued.token)?;
+    let headers = [(header::SET_COOKIE, cookie), NO_STORE];
     Ok((StatusCode::OK, headers, Json(UserView::from(&user))).into_response())
 }
 
-/// `POST /api/v1/signout` -> 204, the session cookie cleared.
-pub(crate) async fn signout(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// `POST /api/v1/signout` -> 204, the session ended and its cookie cleared. Without a valid
+/// session it still clears the cookie.
+pub(crate) async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let session = state.sessions.token_from(&headers).and_then(|token| state.sessions.verify(token));
+    if let Some((_, session_id)) = session {
+        state.sessions.forget(session_id);
+        state.ports.sessions.revoke(session_id).await?;
+    }
     let cookie = state.sessions.cleared_cookie()?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
 /// `GET /api/v1/validate` -> 200 `{user_id, email}` for a valid session.
-pub(crate) async fn validate(AuthUser(user): AuthUser) -> Response {
+pub(crate) async fn validate(AuthUser(user, _): AuthUser) -> Response {
     let view = SessionView { user_id: user.id.to_string(), email: user.email.as_str().to_owned() };
-    ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(view)).into_response()
+    ([NO_STORE], Json(view)).into_response()
+}
+
+/// `GET /api/v1/me` -> 200 `{id, email, created_at}`.
+pub(crate) async fn me(AuthUser(user, _): AuthUser) -> Response {
+    let view = AccountView {
+        id: user.id.to_string(),
+        email: user.email.as_str().to_owned(),
+        created_at: user.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
+    ([NO_STORE], Json(view)).into_response()
+}
+
+/// `POST /api/v1/me/password {current_password, new_password}` -> 204. Every other session of
+/// the user ends; this one goes on.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    AuthUser(user, session_id): AuthUser,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    body.deny_unknown(&["current_password", "new_password"])?;
+    let current: String = body.required("current_password", "a string")?;
+    let new: String = body.required("new_password", "a string")?;
+    let new = Password::new(new).map_err(|e| ApiError::invalid("new_password", e))?;
+    check_password(&state, client, &user, current).await?;
+
+    let hash = state.hasher.hash(new).await?;
+    if !state.ports.users.set_password_hash(user.id, &hash).await? {
+        return Err(ApiError::Unauthenticated);
+    }
+    state.sessions.forget_user(user.id, Some(session_id));
+    state.ports.sessions.revoke_all(user.id, Some(session_id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /api/v1/me {password}` -> 204: the user's jobs (with their history), sessions and
+/// account are deleted; afterwards sign-in answers as for an unknown email.
+pub(crate) async fn delete_me(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    AuthUser(user, _): AuthUser,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    body.deny_unknown(&["password"])?;
+    let password: String = body.required("password", "a string")?;
+    check_password(&state, client, &user, password).await?;
+
+    // Jobs first: should a step fail, the account still exists and the user can try again.
+    state.ports.jobs.delete_all(user.id).await?;
+    state.sessions.forget_user(user.id, None);
+    state.ports.sessions.revoke_all(user.id, None).await?;
+    state.ports.users.delete(user.id).await?;
+    tracing::info!(user_id = %user.id, "account deleted");
+    let cookie = state.sessions.cleared_cookie()?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// Starts a limited password attempt for the pair (client address, account).
+fn begin_attempt(state: &AppState, client: SocketAddr, account_key: &str) -> Result<Attempt, ApiError> {
+    state.limiter.begin(client.ip(), account_key).map_err(|retry_after| ApiError::TooManyAttempts { retry_after })
+}
+
+/// Checks the signed-in user's password (limited like sign-in); 403 `wrong_password` if it does
+/// not match.
+async fn check_password(state: &AppState, client: SocketAddr, user: &User, password: String) -> Result<(), ApiError> {
+    let attempt = begin_attempt(state, client, user.email.as_str())?;
+    let password = Password::for_sign_in(password).map_err(|_| ApiError::WrongPassword)?;
+    let stored = state.ports.users.find_by_email(&user.email).await?.map(|c| c.password_hash);
+    if stored.is_none() {
+        return Err(ApiError::Unauthenticated);
+    }
+    if !state.hasher.verify(password, stored).await? {
+        return Err(ApiError::WrongPassword);
+    }
+    state.limiter.succeeded(attempt);
+    Ok(())
 }

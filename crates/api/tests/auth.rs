@@ -289,11 +289,36 @@ async fn validate_refuses_bad_tokens() {
         assert_eq!(by_header.status(), StatusCode::UNAUTHORIZED, "{name} (header)");
     }
 
-    // A token forged with the right secret for a real user is, of course, accepted: the tests
-    // above fail for the reason they name.
-    let good = forge_token(SECRET, &json!({"sub": id, "iat": now, "exp": now + 3600}));
+    // A token forged with the right secret for a real user but naming no session of theirs is
+    // refused: the server, not the token, decides whether a session is live.
+    let sid = session_id(&token);
+    let no_sid = forge_token(SECRET, &json!({"sub": id, "iat": now, "exp": now + 3600}));
+    let unknown_sid = forge_token(SECRET, &json!({"sub": id, "sid": uuid_like(), "iat": now, "exp": now + 3600}));
+    let (other_id, _) = app.user("bob@example.com").await;
+    let someone_elses = forge_token(SECRET, &json!({"sub": other_id, "sid": sid, "iat": now, "exp": now + 3600}));
+    for (name, bad) in [("no sid", no_sid), ("unknown sid", unknown_sid), ("another user's sid", someone_elses)] {
+        let response = app.authed(Method::GET, "/api/v1/validate", &bad).send().await.unwrap();
+        assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+        let _ = name;
+    }
+
+    // A token forged with the right secret for a real user and their live session is, of
+    // course, accepted: the tests above fail for the reason they name.
+    let good = forge_token(SECRET, &json!({"sub": id, "sid": sid, "iat": now, "exp": now + 3600}));
     let ok = app.authed(Method::GET, "/api/v1/validate", &good).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
+}
+
+/// The session id a genuine token names.
+fn session_id(token: &str) -> String {
+    let claims = jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()),
+        &jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256),
+    )
+    .unwrap()
+    .claims;
+    claims["sid"].as_str().expect("the token names its session").to_owned()
 }
 
 fn uuid_like() -> String {

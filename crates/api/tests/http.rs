@@ -91,6 +91,12 @@ impl UserStore for PanickingUsers {
     async fn get(&self, _id: UserId) -> Result<Option<User>, UserStoreError> {
         panic!("bug with secret.person@example.com")
     }
+    async fn set_password_hash(&self, _id: UserId, _hash: &PasswordHash) -> Result<bool, UserStoreError> {
+        panic!("bug with secret.person@example.com")
+    }
+    async fn delete(&self, _id: UserId) -> Result<bool, UserStoreError> {
+        panic!("bug with secret.person@example.com")
+    }
     async fn ping(&self) -> Result<(), UserStoreError> {
         panic!("bug with secret.person@example.com")
     }

@@ -76,6 +76,11 @@ uuid_id!(
     JobId
 );
 uuid_id!(
+    /// Identifies one sign-in session. Carried inside the signed session token, so it need not
+    /// be secret: a client cannot forge a token naming another session.
+    SessionId
+);
+uuid_id!(
     /// Identifies one alert: one crossing of a job's target. Receivers de-duplicate on it.
     AlertId
 );

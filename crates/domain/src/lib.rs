@@ -30,14 +30,14 @@ pub use channel::{Channel, ChannelKey, ChannelKind, ChannelSecret, ChannelStatus
 pub use check::{Availability, CheckFailure, CheckOutcome, CheckedOffer, Observation};
 pub use delivery::{AlertEntry, DeliveryRecord, DeliveryStatus};
 pub use email::Email;
-pub use ids::{AlertId, ChannelId, JobId, UserId};
+pub use ids::{AlertId, ChannelId, JobId, SessionId, UserId};
 pub use job::{AlertState, CheckInterval, Job, JobKey, JobStatus, NewJob, SchedulePolicy};
 pub use message::CheckRequest;
 pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};
 pub use rules::{AlertRule, Alerting, Baseline};
 pub use target::ProductUrl;
-pub use user::User;
+pub use user::{User, UserSession};
 
 /// Points in time across the domain: UTC, millisecond precision is what the stores keep.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

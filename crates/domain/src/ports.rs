@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Alert, AlertId, Email, Job, JobKey, Observation, PasswordHash, Timestamp, User, UserId};
+use crate::{
+    Alert, AlertId, Email, Job, JobKey, Observation, PasswordHash, SessionId, Timestamp, User, UserId, UserSession,
+};
 
 /// A boxed error from an adapter's backend, kept as a source for logs, never shown to a client.
 pub type BackendError = Box<dyn StdError + Send + Sync + 'static>;
@@ -235,7 +237,9 @@ pub struct UserCredentials {
 ///
 /// Contract: emails are unique (after normalisation, which [`Email`] does);
 /// [`UserStoreError::DuplicateEmail`] on a second account for one email, even when two sign-ups
-/// race.
+/// race. `delete` removes the user and every session of theirs (jobs live in the [`JobStore`]
+/// and are deleted there); afterwards neither `get` nor `find_by_email` finds them, and the email
+/// is free for a new account.
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
     /// Stores a new user.
@@ -247,6 +251,45 @@ pub trait UserStore: Send + Sync + 'static {
     /// Finds a user by id.
     async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError>;
 
+    /// Replaces a user's password hash; `false` if there is no such user.
+    async fn set_password_hash(&self, id: UserId, password_hash: &PasswordHash) -> Result<bool, UserStoreError>;
+
+    /// Deletes a user and their sessions; `false` if there was none.
+    async fn delete(&self, id: UserId) -> Result<bool, UserStoreError>;
+
     /// Cheap round trip to the backend, for readiness probes.
     async fn ping(&self) -> Result<(), UserStoreError>;
+}
+
+/// A session store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionStoreError {
+    /// The backend failed or is unreachable.
+    #[error("session store backend failed")]
+    Backend(#[source] BackendError),
+}
+
+/// Where sign-in sessions live, so that a token can be ended before it expires.
+///
+/// Contract (checked by [`crate::testing`]):
+/// - a created session is live (`live_user` names its user) until it expires or is revoked;
+/// - `revoke` ends one session for good; `revoke_all` ends every session of a user but the one
+///   kept, and no other user's;
+/// - sessions belong to an existing user, and deleting the user ([`UserStore::delete`]) ends them.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session.
+    async fn create_session(&self, session: &UserSession) -> Result<(), SessionStoreError>;
+
+    /// The user of a session that exists and has not expired at `now`.
+    async fn live_user(&self, id: SessionId, now: Timestamp) -> Result<Option<UserId>, SessionStoreError>;
+
+    /// A user's sessions that are live at `now`, oldest first.
+    async fn live_sessions(&self, user_id: UserId, now: Timestamp) -> Result<Vec<UserSession>, SessionStoreError>;
+
+    /// Ends one session; `false` if there was none.
+    async fn revoke(&self, id: SessionId) -> Result<bool, SessionStoreError>;
+
+    /// Ends every session of `user_id` except `keep`; returns how many ended.
+    async fn revoke_all(&self, user_id: UserId, keep: Option<SessionId>) -> Result<u64, SessionStoreError>;
 }

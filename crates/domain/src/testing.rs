@@ -43,10 +43,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
-use crate::ports::{CheckQueue, JobStore, UserStore};
+use crate::ports::{CheckQueue, JobStore, SessionStore, UserStore};
 use crate::{
     Alert, AlertId, AlertState, Availability, CheckInterval, CheckOutcome, CheckedOffer, Currency, Email, Job, JobId,
-    JobKey, JobStatus, Money, NewJob, PasswordHash, ProductUrl, TargetPrice, Timestamp, User, UserId,
+    JobKey, JobStatus, Money, NewJob, PasswordHash, ProductUrl, SessionId, TargetPrice, Timestamp, User, UserId,
+    UserSession,
 };
 
 /// A fresh, empty job store for one contract case, kept alive until the case ends.
@@ -73,6 +74,22 @@ pub trait UserStoreFixture: Send + Sync + 'static {
 }
 
 impl<S: UserStore + ?Sized> UserStoreFixture for Arc<S> {
+    type Store = S;
+    fn store(&self) -> Arc<S> {
+        Arc::clone(self)
+    }
+}
+
+/// A fresh, empty account store (users and their sessions) for one contract case, kept alive
+/// until the case ends.
+pub trait SessionStoreFixture: Send + Sync + 'static {
+    /// The adapter under test: sessions belong to users, so it keeps both.
+    type Store: UserStore + SessionStore + ?Sized;
+    /// The adapter, shared with the tasks a case spawns.
+    fn store(&self) -> Arc<Self::Store>;
+}
+
+impl<S: UserStore + SessionStore + ?Sized> SessionStoreFixture for Arc<S> {
     type Store = S;
     fn store(&self) -> Arc<S> {
         Arc::clone(self)
@@ -1090,6 +1107,139 @@ pub mod user_store {
         let result = fixture.store().ping().await;
         assert!(result.is_ok(), "UserStore::ping must succeed on a healthy backend, got {result:?}");
     }
+
+    /// A new password hash replaces the old one, for that user only.
+    pub async fn set_password_hash_replaces_only_that_users<F: UserStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let (user, hash) = sample_user();
+        let (other, other_hash) = sample_user();
+        store.create(&user, &hash).await.expect("UserStore::create of a new user must succeed");
+        store.create(&other, &other_hash).await.expect("UserStore::create of a new user must succeed");
+        let new_hash = PasswordHash::new(format!("{}-changed", hash.as_str()));
+        let changed = store.set_password_hash(user.id, &new_hash).await.expect("set_password_hash must succeed");
+        assert!(changed, "UserStore::set_password_hash of an existing user must report true");
+        let found = find(&*store, &user.email).await.expect("the user must still be found");
+        assert_eq!(found.password_hash, new_hash, "UserStore::set_password_hash must store the new hash");
+        let found = find(&*store, &other.email).await.expect("the other user must still be found");
+        assert_eq!(found.password_hash, other_hash, "UserStore::set_password_hash must not touch other users");
+        let unknown = store.set_password_hash(UserId::new(), &new_hash).await.expect("must succeed");
+        assert!(!unknown, "UserStore::set_password_hash of an unknown user must report false");
+    }
+
+    /// A deleted user is gone by id and by email, once, and the email is free again.
+    pub async fn delete_removes_the_user_once_and_frees_the_email<F: UserStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let (user, hash) = sample_user();
+        let (other, other_hash) = sample_user();
+        store.create(&user, &hash).await.expect("UserStore::create of a new user must succeed");
+        store.create(&other, &other_hash).await.expect("UserStore::create of a new user must succeed");
+        assert!(store.delete(user.id).await.expect("UserStore::delete must succeed"), "first delete must report true");
+        assert!(
+            !store.delete(user.id).await.expect("UserStore::delete must succeed"),
+            "second delete must report false"
+        );
+        assert_eq!(store.get(user.id).await.expect("get must succeed"), None, "a deleted user must not be found by id");
+        assert!(find(&*store, &user.email).await.is_none(), "a deleted user must not be found by email");
+        assert!(store.get(other.id).await.expect("get must succeed").is_some(), "delete must not touch other users");
+        let again = User { id: UserId::new(), ..user };
+        store.create(&again, &hash).await.expect("the email of a deleted account must be free for a new one");
+    }
+}
+
+/// The contract of [`SessionStore`]: one public case per guarantee.
+pub mod session_store {
+    use super::*;
+
+    /// A session for `user` starting now and lasting an hour.
+    fn session_for(user: &User) -> UserSession {
+        let now = now_ms();
+        UserSession {
+            id: SessionId::new(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        }
+    }
+
+    async fn new_user<F: SessionStoreFixture>(fixture: &F) -> User {
+        let (user, hash) = sample_user();
+        fixture.store().create(&user, &hash).await.expect("UserStore::create of a new user must succeed");
+        user
+    }
+
+    async fn live<F: SessionStoreFixture>(fixture: &F, id: SessionId) -> Option<UserId> {
+        fixture.store().live_user(id, now_ms()).await.expect("SessionStore::live_user must succeed")
+    }
+
+    /// A created session is live and names its user; an unknown one is not.
+    pub async fn created_session_is_live<F: SessionStoreFixture>(fixture: &F) {
+        let user = new_user(fixture).await;
+        let session = session_for(&user);
+        fixture.store().create_session(&session).await.expect("SessionStore::create_session must succeed");
+        assert_eq!(live(fixture, session.id).await, Some(user.id), "a created session must be live for its user");
+        assert_eq!(live(fixture, SessionId::new()).await, None, "an unknown session must not be live");
+        let listed = fixture.store().live_sessions(user.id, now_ms()).await.expect("live_sessions must succeed");
+        assert_eq!(listed, vec![session], "live_sessions must list the session as created");
+    }
+
+    /// A session is not live once it has expired.
+    pub async fn expired_session_is_not_live<F: SessionStoreFixture>(fixture: &F) {
+        let user = new_user(fixture).await;
+        let session = session_for(&user);
+        fixture.store().create_session(&session).await.expect("SessionStore::create_session must succeed");
+        let later = session.expires_at + chrono::Duration::seconds(1);
+        let found = fixture.store().live_user(session.id, later).await.expect("live_user must succeed");
+        assert_eq!(found, None, "a session must not be live after it expires");
+        let listed = fixture.store().live_sessions(user.id, later).await.expect("live_sessions must succeed");
+        assert!(listed.is_empty(), "live_sessions must leave out expired sessions");
+    }
+
+    /// `revoke` ends that session only, once.
+    pub async fn revoke_ends_one_session<F: SessionStoreFixture>(fixture: &F) {
+        let user = new_user(fixture).await;
+        let (first, second) = (session_for(&user), session_for(&user));
+        let store = fixture.store();
+        store.create_session(&first).await.expect("create_session must succeed");
+        store.create_session(&second).await.expect("create_session must succeed");
+        assert!(store.revoke(first.id).await.expect("revoke must succeed"), "revoking a session must report true");
+        assert!(!store.revoke(first.id).await.expect("revoke must succeed"), "revoking it again must report false");
+        assert_eq!(live(fixture, first.id).await, None, "a revoked session must not be live");
+        assert_eq!(live(fixture, second.id).await, Some(user.id), "revoke must not end other sessions");
+    }
+
+    /// `revoke_all` ends every session of the user but the one kept, and no other user's.
+    pub async fn revoke_all_keeps_one_and_spares_other_users<F: SessionStoreFixture>(fixture: &F) {
+        let user = new_user(fixture).await;
+        let other = new_user(fixture).await;
+        let store = fixture.store();
+        let sessions: Vec<UserSession> = (0..3).map(|_| session_for(&user)).collect();
+        for session in &sessions {
+            store.create_session(session).await.expect("create_session must succeed");
+        }
+        let others = session_for(&other);
+        store.create_session(&others).await.expect("create_session must succeed");
+        let ended = store.revoke_all(user.id, Some(sessions[1].id)).await.expect("revoke_all must succeed");
+        assert_eq!(ended, 2, "revoke_all must report the sessions it ended");
+        assert_eq!(live(fixture, sessions[0].id).await, None, "revoke_all must end the other sessions");
+        assert_eq!(live(fixture, sessions[2].id).await, None, "revoke_all must end the other sessions");
+        assert_eq!(live(fixture, sessions[1].id).await, Some(user.id), "revoke_all must keep the one kept");
+        assert_eq!(live(fixture, others.id).await, Some(other.id), "revoke_all must not touch another user's");
+        let ended = store.revoke_all(user.id, None).await.expect("revoke_all must succeed");
+        assert_eq!(ended, 1, "revoke_all without a kept session must end them all");
+        assert_eq!(live(fixture, sessions[1].id).await, None, "revoke_all without a kept session must end them all");
+    }
+
+    /// Deleting the user ends their sessions.
+    pub async fn deleting_the_user_ends_their_sessions<F: SessionStoreFixture>(fixture: &F) {
+        let user = new_user(fixture).await;
+        let session = session_for(&user);
+        let store = fixture.store();
+        store.create_session(&session).await.expect("create_session must succeed");
+        assert!(store.delete(user.id).await.expect("UserStore::delete must succeed"), "delete must report true");
+        assert_eq!(live(fixture, session.id).await, None, "a deleted user's session must not be live");
+        let listed = store.live_sessions(user.id, now_ms()).await.expect("live_sessions must succeed");
+        assert!(listed.is_empty(), "a deleted user must have no sessions left");
+    }
 }
 
 /// The contract of [`CheckQueue`]: one public case per guarantee. The cases wait for the
@@ -1444,6 +1594,34 @@ macro_rules! user_store_contract_tests {
             concurrent_sign_ups_with_one_email_have_one_winner,
             unknown_user_is_none,
             ping_succeeds,
+            set_password_hash_replaces_only_that_users,
+            delete_removes_the_user_once_and_frees_the_email,
+        );
+    };
+}
+
+/// Expands to one `#[tokio::test]` per case of
+/// [`testing::session_store`](crate::testing::session_store).
+///
+/// The argument is an expression evaluated afresh by every test; its value is a future that
+/// resolves to a [`SessionStoreFixture`](crate::testing::SessionStoreFixture). The invoking crate
+/// needs `tokio` as a dev-dependency.
+#[macro_export]
+macro_rules! session_store_contract_tests {
+    (@cases ($fixture:expr) $($case:ident),+ $(,)?) => {$(
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            let fixture = $fixture.await;
+            $crate::testing::session_store::$case(&fixture).await;
+        }
+    )+};
+    ($fixture:expr $(,)?) => {
+        $crate::session_store_contract_tests!(@cases ($fixture)
+            created_session_is_live,
+            expired_session_is_not_live,
+            revoke_ends_one_session,
+            revoke_all_keeps_one_and_spares_other_users,
+            deleting_the_user_ends_their_sessions,
         );
     };
 }

@@ -1,4 +1,4 @@
-//! The single-process adapters of pricetrack: one SQLite file holds users, jobs, price
+//! The single-process adapters of pricetrack: one SQLite file holds users, sessions, jobs, price
 //! observations and the check queue; alerts go to a webhook, or to the log when none is set.
 //!
 //! ```no_run
@@ -7,7 +7,7 @@
 //!
 //! let db = Database::open(std::path::Path::new("data/pricetrack.db")).await?;
 //! let jobs = db.jobs();       // impl JobStore
-//! let users = db.users();     // impl UserStore
+//! let users = db.users();     // impl UserStore + SessionStore
 //! let queue = db.queue(QueueSettings::default()); // impl CheckQueue
 //! # let _ = (jobs, users, queue);
 //! # Ok(())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pricetrack_domain::testing::{CheckQueueFixture, JobStoreFixture, UserStoreFixture};
+use pricetrack_domain::testing::{CheckQueueFixture, JobStoreFixture, SessionStoreFixture, UserStoreFixture};
 use pricetrack_embedded::{Database, QueueSettings, SqliteCheckQueue, SqliteJobStore, SqliteUserStore};
 use tempfile::TempDir;
 
@@ -44,6 +44,13 @@ struct Users {
 }
 
 impl UserStoreFixture for Users {
+    type Store = SqliteUserStore;
+    fn store(&self) -> Arc<SqliteUserStore> {
+        Arc::clone(&self.store)
+    }
+}
+
+impl SessionStoreFixture for Users {
     type Store = SqliteUserStore;
     fn store(&self) -> Arc<SqliteUserStore> {
         Arc::clone(&self.store)
@@ -92,6 +99,11 @@ mod job_store {
 mod user_store {
     use super::*;
     pricetrack_domain::user_store_contract_tests!(fresh_users());
+}
+
+mod session_store {
+    use super::*;
+    pricetrack_domain::session_store_contract_tests!(fresh_users());
 }
 
 mod check_queue {

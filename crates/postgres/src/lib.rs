@@ -8,7 +8,7 @@
 //! let url = SecretString::from("postgres://pricetrack:secret@127.0.0.1:5432/pricetrack");
 //! let pool = connect(&url, 8).await?;
 //! migrate(&pool).await?;
-//! let users = PgUserStore::new(pool); // impl UserStore
+//! let users = PgUserStore::new(pool); // impl UserStore + SessionStore
 //! # let _ = users;
 //! # Ok(())
 //! # }
@@ -18,7 +18,7 @@
 //! needs no database. The schema lives in `migrations/` and is embedded in the binary.
 //!
 //! With the `testing` feature, [`testing::TestDatabase`] gives each test a fresh, migrated
-//! database of its own. [`PgUserStore`] passes the domain's `UserStore` contract suite.
+//! database of its own. [`PgUserStore`] passes the domain's `UserStore` and `SessionStore` contract suites.
 
 mod connect;
 mod error;

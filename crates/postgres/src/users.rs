@@ -1,8 +1,10 @@
 //! The user store on PostgreSQL.
 
 use async_trait::async_trait;
-use pricetrack_domain::ports::{BackendError, UserCredentials, UserStore, UserStoreError};
-use pricetrack_domain::{Email, PasswordHash, Timestamp, User, UserId};
+use pricetrack_domain::ports::{
+    BackendError, SessionStore, SessionStoreError, UserCredentials, UserStore, UserStoreError,
+};
+use pricetrack_domain::{Email, PasswordHash, SessionId, Timestamp, User, UserId, UserSession};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -14,9 +16,10 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// The unique index on `users.email` (see `migrations/0001_users.sql`).
 const EMAIL_INDEX: &str = "users_email_key";
 
-/// [`UserStore`] on PostgreSQL: table `users`, whose `email` has a unique index, so racing
-/// sign-ups for one address end with one account and the others get
-/// [`UserStoreError::DuplicateEmail`].
+/// [`UserStore`] and [`SessionStore`] on PostgreSQL: table `users`, whose `email` has a unique
+/// index, so racing sign-ups for one address end with one account and the others get
+/// [`UserStoreError::DuplicateEmail`]; and table `sessions`, whose rows go with their user
+/// (`ON DELETE CASCADE`).
 ///
 /// Timestamps are stored at millisecond precision, as every pricetrack store keeps them. Cheap to
 /// clone: clones share the pool.
@@ -103,8 +106,108 @@ impl UserStore for PgUserStore {
         row.as_ref().map(user_from_row).transpose().map_err(backend)
     }
 
+    async fn set_password_hash(&self, id: UserId, password_hash: &PasswordHash) -> Result<bool, UserStoreError> {
+        let result = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(id.as_uuid())
+            .bind(password_hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn delete(&self, id: UserId) -> Result<bool, UserStoreError> {
+        // Sessions go with the row (ON DELETE CASCADE).
+        let result = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
     async fn ping(&self) -> Result<(), UserStoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
         Ok(())
+    }
+}
+
+fn session_backend(e: impl Into<BackendError>) -> SessionStoreError {
+    SessionStoreError::Backend(e.into())
+}
+
+fn session_from_row(row: &PgRow) -> Result<UserSession, CorruptRow> {
+    Ok(UserSession {
+        id: SessionId::from(col::<Uuid>(row, "id")?),
+        user_id: UserId::from(col::<Uuid>(row, "user_id")?),
+        created_at: col::<Timestamp>(row, "created_at")?,
+        expires_at: col::<Timestamp>(row, "expires_at")?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for PgUserStore {
+    async fn create_session(&self, session: &UserSession) -> Result<(), SessionStoreError> {
+        // Expired sessions of this user are swept here, so the table holds live sessions plus
+        // those of users who never sign in again (bounded by users times the sign-in rate limit).
+        let mut tx = self.pool.begin().await.map_err(session_backend)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
+            .bind(session.user_id.as_uuid())
+            .bind(millis(session.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(session_backend)?;
+        sqlx::query("INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(session.id.as_uuid())
+            .bind(session.user_id.as_uuid())
+            .bind(millis(session.created_at))
+            .bind(millis(session.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(session_backend)?;
+        tx.commit().await.map_err(session_backend)
+    }
+
+    async fn live_user(&self, id: SessionId, now: Timestamp) -> Result<Option<UserId>, SessionStoreError> {
+        let user_id: Option<Uuid> =
+            sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1 AND expires_at > $2")
+                .bind(id.as_uuid())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(session_backend)?;
+        Ok(user_id.map(UserId::from))
+    }
+
+    async fn live_sessions(&self, user_id: UserId, now: Timestamp) -> Result<Vec<UserSession>, SessionStoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, created_at, expires_at FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at, id",
+        )
+        .bind(user_id.as_uuid())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(session_backend)?;
+        rows.iter().map(session_from_row).collect::<Result<_, _>>().map_err(session_backend)
+    }
+
+    async fn revoke(&self, id: SessionId) -> Result<bool, SessionStoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(session_backend)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn revoke_all(&self, user_id: UserId, keep: Option<SessionId>) -> Result<u64, SessionStoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2")
+            .bind(user_id.as_uuid())
+            .bind(keep.map(|id| id.as_uuid()))
+            .execute(&self.pool)
+            .await
+            .map_err(session_backend)?;
+        Ok(result.rows_affected())
     }
 }

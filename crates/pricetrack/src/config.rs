@@ -25,6 +25,8 @@ pub struct ServeConfig {
     /// `PRICETRACK_ALLOW_PRIVATE_TARGETS`: lets checks reach loopback and private networks (tests
     /// and local demos only).
     pub allow_private_targets: bool,
+    /// `PRICETRACK_MAX_JOBS_PER_USER` (default 500).
+    pub max_jobs_per_user: u32,
     /// `PRICETRACK_MIN_CHECK_INTERVAL_SECS`, `PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS`: the
     /// scheduling policy.
     pub schedule: SchedulePolicy,
@@ -111,6 +113,7 @@ impl ServeConfig {
             }
         };
         let allow_private_targets = env.allow_private_targets()?;
+        let max_jobs_per_user = env.max_jobs_per_user()?;
         let schedule = env.schedule_policy()?;
         let tick_ms: u64 = env.parse_or("PRICETRACK_SCHEDULER_TICK_MS", 1000, "a whole number of milliseconds")?;
         if tick_ms == 0 {
@@ -128,6 +131,7 @@ impl ServeConfig {
             jwt_secret,
             webhook_url,
             allow_private_targets,
+            max_jobs_per_user,
             schedule,
             scheduler_tick: Duration::from_millis(tick_ms),
             workers,

@@ -13,7 +13,7 @@ use pricetrack_delivery::{
     SmtpEmailSender, run_delivery_workers,
 };
 use pricetrack_domain::delivery::{ChannelStore, DeliveryLog};
-use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
+use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, SessionStore, UserStore};
 use pricetrack_embedded::{Database, QueueSettings, WebhookNotifier};
 use pricetrack_scraper::{Checker, WorkerSettings};
 use rand::RngCore;
@@ -46,6 +46,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let db_path = config.data_dir.join("pricetrack.db");
     let db = Database::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
     let users: Arc<dyn UserStore> = Arc::new(db.users());
+    let sessions: Arc<dyn SessionStore> = Arc::new(db.users());
     let jobs: Arc<dyn JobStore> = Arc::new(db.jobs());
     let queue: Arc<dyn CheckQueue> = Arc::new(
         db.queue(QueueSettings { visibility_timeout: VISIBILITY_TIMEOUT, max_receive_count: MAX_RECEIVE_COUNT }),
@@ -96,14 +97,16 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .context("building the HTTP client")?;
 
     let api_settings = ApiSettings {
-        jwt_secret,
         cookie_secure: config.cookie_secure,
         session_ttl: Duration::from_secs(24 * 3600),
         schedule: config.schedule.clone(),
         allow_private_targets: config.allow_private_targets,
+        max_jobs_per_user: config.max_jobs_per_user,
+        ..ApiSettings::new(jwt_secret)
     };
     let api_ports = ApiPorts {
         users,
+        sessions,
         jobs: jobs.clone(),
         queue: queue.clone(),
         notifier: notifier.clone(),

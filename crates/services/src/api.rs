@@ -8,7 +8,7 @@ use anyhow::Context;
 use pricetrack_api::resilience::{Backs, Dependency};
 use pricetrack_api::{ApiPorts, ApiSettings, Application};
 use pricetrack_aws::{AwsAdapters, DynamoJobStore, SqsCheckQueue};
-use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, UserStore};
+use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, SessionStore, UserStore};
 use pricetrack_postgres::{PgPool, PgUserStore};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -55,7 +55,9 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     let dynamo = aws.job_store(&config.table);
     let sqs = aws.check_queue(&config.queue_url);
     let dependencies = dependencies(&pg_store, &dynamo, &sqs);
-    let users: Arc<dyn UserStore> = Arc::new(pg_store);
+    let accounts = Arc::new(pg_store);
+    let users: Arc<dyn UserStore> = accounts.clone();
+    let sessions: Arc<dyn SessionStore> = accounts;
     let jobs: Arc<dyn JobStore> = Arc::new(dynamo);
     let queue: Arc<dyn CheckQueue> = Arc::new(sqs);
     let notifier: Arc<dyn Notifier> = Arc::new(aws.notifier(&config.topic_arn));
@@ -70,6 +72,7 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
         cookie_secure: config.cookie_secure,
         schedule: config.schedule.clone(),
         allow_private_targets: config.allow_private_targets,
+        max_jobs_per_user: config.max_jobs_per_user,
         ..ApiSettings::new(config.jwt_secret.clone())
     };
     // Channels and the delivery log live in the jobs' table; the API only checks and tests
@@ -86,7 +89,7 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     let app = Application::build_with_dependencies(
         config.listen,
         settings,
-        ApiPorts { users, jobs, queue, notifier, delivery },
+        ApiPorts { users, sessions, jobs, queue, notifier, delivery },
         dependencies,
     )
     .await

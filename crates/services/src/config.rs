@@ -65,6 +65,8 @@ pub struct ApiConfig {
     pub cookie_secure: bool,
     /// `PRICETRACK_ALLOW_PRIVATE_TARGETS` (default false): accept job URLs on private networks.
     pub allow_private_targets: bool,
+    /// `PRICETRACK_MAX_JOBS_PER_USER` (default 500).
+    pub max_jobs_per_user: u32,
     /// `PRICETRACK_MIN_CHECK_INTERVAL_SECS`, `PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS`,
     /// `PRICETRACK_LEASE_SECS`.
     pub schedule: SchedulePolicy,
@@ -91,6 +93,7 @@ impl ApiConfig {
             jwt_secret: env.required_jwt_secret()?,
             cookie_secure: env.cookie_secure(true)?,
             allow_private_targets: env.allow_private_targets()?,
+            max_jobs_per_user: env.max_jobs_per_user()?,
             schedule: schedule(env)?,
             aws_waits: env.aws_waits(AwsWaits::API)?,
             database_waits: env.database_waits(DatabaseWaits::API)?,

@@ -313,6 +313,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.bool_or(vars::COOKIE_SECURE, default)
     }
 
+    /// `PRICETRACK_MAX_JOBS_PER_USER`: most jobs one user may have (1 to 1,000,000, default
+    /// 500).
+    pub fn max_jobs_per_user(&self) -> Result<u32, ConfigError> {
+        self.number_in("PRICETRACK_MAX_JOBS_PER_USER", 500, 1..=1_000_000)
+    }
+
     /// `PRICETRACK_LISTEN`, or `default` when unset.
     pub fn listen(&self, default: SocketAddr) -> Result<SocketAddr, ConfigError> {
         self.socket_addr_or(vars::LISTEN, default)

@@ -57,6 +57,8 @@ pub struct TestApp {
     pub db: Database,
     pub queue: Arc<SqliteCheckQueue>,
     pub notifier: Arc<RecordingNotifier>,
+    /// The SQLite file, for tests that count rows.
+    pub db_path: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: TempDir,
@@ -67,6 +69,8 @@ pub fn test_settings() -> ApiSettings {
     let mut settings = ApiSettings::new(SecretString::from(SECRET.to_owned()));
     settings.cookie_secure = false;
     settings.schedule = SchedulePolicy::default();
+    // Every test signs up and in from 127.0.0.1; the per-address limit has tests of its own.
+    settings.auth_burst_per_address = 10_000;
     settings
 }
 
@@ -103,11 +107,13 @@ pub async fn spawn_app_with_ports(
     let mut settings = test_settings();
     configure(&mut settings);
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(&dir.path().join("pricetrack.db")).await.unwrap();
+    let db_path = dir.path().join("pricetrack.db");
+    let db = Database::open(&db_path).await.unwrap();
     let queue = Arc::new(db.queue(QueueSettings::default()));
     let notifier = Arc::new(RecordingNotifier::default());
     let ports = ApiPorts {
         users: Arc::new(db.users()),
+        sessions: Arc::new(db.users()),
         jobs: Arc::new(db.jobs()),
         queue: queue.clone(),
         notifier: notifier.clone(),
@@ -126,7 +132,7 @@ pub async fn spawn_app_with_ports(
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    TestApp { addr, client, db, queue, notifier, shutdown: Some(tx), server: Some(server), _dir: dir }
+    TestApp { addr, client, db, queue, notifier, db_path, shutdown: Some(tx), server: Some(server), _dir: dir }
 }
 
 impl TestApp {
