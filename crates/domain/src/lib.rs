@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod check;
 pub mod email;
+pub mod history;
 pub mod ids;
 pub mod job;
 pub mod message;
@@ -22,8 +23,9 @@ pub mod user;
 pub use alert::Alert;
 pub use check::{Availability, CheckFailure, CheckOutcome, CheckedOffer, Observation};
 pub use email::Email;
+pub use history::{HistoryQuery, PricePoint, Resolution};
 pub use ids::{AlertId, JobId, UserId};
-pub use job::{AlertState, CheckInterval, Job, JobKey, JobStatus, NewJob, SchedulePolicy};
+pub use job::{AlertState, CheckInterval, Job, JobEdit, JobKey, JobStatus, NewJob, SchedulePolicy};
 pub use message::CheckRequest;
 pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};
