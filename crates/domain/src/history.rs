@@ -366,7 +366,8 @@ mod tests {
         let days = |d: i64| d * 24;
         let points = vec![point(0, days(60), Some("200")), point(days(80), days(100), Some("100"))];
         let s = stats(&points, t(days(100)));
-        assert_eq!(s.average_30d.map(|m| m.amount), Some(Decimal::from(100)));
+        // 200 holds until 100 is first seen (day 80): 10 of the last 30 days.
+        assert_eq!(s.average_30d.map(|m| m.amount), Some(Decimal::from_str("133.3333").expect("decimal")));
         assert!(s.average_90d.expect("90d").amount > Decimal::from(100));
         assert_eq!(stats(&[], t(0)), PriceStats::default());
     }
