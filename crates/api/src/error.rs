@@ -63,6 +63,9 @@ pub(crate) enum ApiError {
     /// The body is not declared as JSON.
     #[error("request body must be JSON (content-type: application/json)")]
     UnsupportedMediaType,
+    /// `If-Match` names another version of the job than the stored one: nothing changed.
+    #[error("the job has changed since that version (If-Match does not match its ETag)")]
+    PreconditionFailed,
     /// A backend is unreachable (readiness probe).
     #[error("not ready")]
     NotReady(#[source] Source),
@@ -100,6 +103,7 @@ impl ApiError {
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::NotReady(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,6 +122,7 @@ impl ApiError {
             Self::EmailTaken => "email_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PreconditionFailed => "precondition_failed",
             Self::NotReady(_) => "not_ready",
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal",

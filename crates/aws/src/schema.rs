@@ -6,7 +6,8 @@
 //! | item        | [`PARTITION_KEY`]     | [`SORT_KEY`]                         | other attributes                      |
 //! |-------------|-----------------------|--------------------------------------|---------------------------------------|
 //! | job         | `USER#<user_id>`      | `JOB#<job_id>`                       | every job field, [`DUE_SHARD`], [`NEXT_CHECK_AT`] |
-//! | observation | `JOB#<job_id>`        | `OBS#<ms, 15 digits>#<8 hex digits>` | price, currency, availability, [`TTL_ATTRIBUTE`] |
+//! | history point | `JOB#<job_id>`      | `OBS#<first seen ms, 15 digits>#<8 hex digits>` | price, currency, availability, last_seen_at, checks, [`TTL_ATTRIBUTE`] |
+//! | idempotency key | `USER#<user_id>`  | `IDEM#<key>`                         | job_id, response, created_at, [`TTL_ATTRIBUTE`] |
 //!
 //! The sparse global secondary index [`DUE_INDEX`] (partition [`DUE_SHARD`], sort
 //! [`NEXT_CHECK_AT`], keys only) holds live jobs only: observations carry no [`DUE_SHARD`].
@@ -26,6 +27,8 @@ pub const USER_PREFIX: &str = "USER#";
 pub const JOB_PREFIX: &str = "JOB#";
 /// Prefix of an observation's sort key: `OBS#<ms>#<suffix>`.
 pub const OBSERVATION_PREFIX: &str = "OBS#";
+/// Prefix of an idempotency key's sort key: `IDEM#<key>`.
+pub const IDEMPOTENCY_PREFIX: &str = "IDEM#";
 /// Prefix of a due shard's value: `DUE#<n>`.
 pub const DUE_PREFIX: &str = "DUE#";
 
@@ -42,8 +45,10 @@ pub const DUE_SHARDS: u32 = 4;
 
 /// Time-to-live attribute of observations (type N, seconds since the epoch).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// How long an observation is kept before DynamoDB's TTL removes it.
-pub const OBSERVATION_TTL_DAYS: i64 = 400;
+/// How long a history point is kept after it was last seen, when the operator does not say
+/// (`PRICETRACK_HISTORY_RETENTION_DAYS`): DynamoDB's TTL removes it then, and reads filter out
+/// what the TTL has not removed yet.
+pub const OBSERVATION_TTL_DAYS: i64 = pricetrack_domain::history::DEFAULT_RETENTION_DAYS as i64;
 
 /// Visibility timeout of the check queue, in seconds: a little over a normal check. Workers
 /// extend it while a check runs longer.

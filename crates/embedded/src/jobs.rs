@@ -567,7 +567,12 @@ impl JobStore for SqliteJobStore {
         Ok(IdempotentCreate::Created)
     }
 
-    async fn list_ordered(&self, user_id: UserId, page: &PageRequest, order: ListOrder) -> Result<Page<Job>, StoreError> {
+    async fn list_ordered(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+        order: ListOrder,
+    ) -> Result<Page<Job>, StoreError> {
         if order == ListOrder::Oldest {
             return self.list(user_id, page).await;
         }

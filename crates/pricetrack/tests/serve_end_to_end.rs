@@ -157,7 +157,7 @@ async fn sign_up_to_alert_exactly_once() {
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     let job: Value = r.json().await.expect("job json");
     let job_id = job["id"].as_str().expect("job id").to_owned();
     assert_eq!(job["status"], "pending");
@@ -255,7 +255,7 @@ async fn jobs_and_sessions_survive_a_restart() {
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned()).await;
     assert!(tracker.terminate().success());
 
@@ -304,7 +304,7 @@ async fn signed_in(api: &str, email: &str) -> reqwest::Client {
 /// Creates a job through the API and returns its id.
 async fn create_job(client: &reqwest::Client, api: &str, body: Value) -> String {
     let r = client.post(format!("{api}/jobs")).json(&body).send().await.expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     let job: Value = r.json().await.expect("job json");
     assert_eq!(job["price_selector"], body["price_selector"]);
     job["id"].as_str().expect("job id").to_owned()
