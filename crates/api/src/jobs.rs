@@ -529,9 +529,8 @@ pub(crate) async fn history(
     let to = time_param(params.to.as_deref(), "to")?;
     let resolution = match params.resolution.as_deref() {
         None | Some("") => Resolution::Raw,
-        Some(raw) => {
-            Resolution::parse(raw).ok_or_else(|| ApiError::invalid("resolution", "resolution must be raw, hour or day"))?
-        }
+        Some(raw) => Resolution::parse(raw)
+            .ok_or_else(|| ApiError::invalid("resolution", "resolution must be raw, hour or day"))?,
     };
     let limit = match params.limit.as_deref() {
         None => 100,

@@ -39,6 +39,8 @@ async fn create_returns_the_job_with_every_field() {
         "updated_at",
         "check_interval_secs",
         "price_selector",
+        "paused",
+        "version",
     ]
     .into_iter()
     .collect();

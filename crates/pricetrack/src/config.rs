@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub user_agent: Option<String>,
     /// Per-host politeness and the headless browser (`PRICETRACK_HOST_*`, `PRICETRACK_BROWSER_*`).
     pub scrape: ScrapeSettings,
+    /// `PRICETRACK_HISTORY_RETENTION_DAYS`: how long price history is kept (default 730).
+    pub history_retention_days: u32,
 }
 
 impl ServeConfig {
@@ -78,6 +80,7 @@ impl ServeConfig {
         let cookie_secure = env.cookie_secure(false)?;
         let user_agent = env.string(vars::USER_AGENT);
         let scrape = env.scrape_settings()?;
+        let history_retention_days = env.history_retention_days()?;
 
         Ok(Self {
             listen,
@@ -91,6 +94,7 @@ impl ServeConfig {
             cookie_secure,
             user_agent,
             scrape,
+            history_retention_days,
         })
     }
 }
