@@ -294,8 +294,14 @@ pub(crate) async fn get(
 /// `paused`; `null` clears `currency` and `price_selector` and is refused elsewhere.
 fn job_edit(body: &JsonObject, state: &AppState) -> Result<JobEdit, ApiError> {
     body.deny_unknown(&["target_price", "currency", "check_interval_secs", "price_selector", "paused"])?;
-    let is_null = |name: &str| body.raw(name).is_some_and(|raw| raw.trim() == "null");
-    let target_price = if body.raw("target_price").is_some() { Some(target_price(body)?) } else { None };
+    let is_null = |name: &str| body.is_null(name);
+    let target_price = if is_null("target_price") {
+        return Err(ApiError::invalid("target_price", "target_price cannot be cleared"));
+    } else if body.raw("target_price").is_some() {
+        Some(target_price(body)?)
+    } else {
+        None
+    };
     let currency = if is_null("currency") {
         Some(None)
     } else {
