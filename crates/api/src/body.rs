@@ -67,6 +67,11 @@ impl JsonObject {
         self.members.get(name).map(|raw| raw.get().trim()).filter(|text| *text != "null")
     }
 
+    /// Whether a member is present with the value `null` (a merge patch's "clear this").
+    pub(crate) fn is_null(&self, name: &str) -> bool {
+        self.members.get(name).is_some_and(|raw| raw.get().trim() == "null")
+    }
+
     /// A member that must be present (and not `null`), read as `T`.
     pub(crate) fn required<T: DeserializeOwned>(&self, name: &str, kind: &str) -> Result<T, ApiError> {
         self.optional(name, kind)?.ok_or_else(|| ApiError::invalid(name, format!("{name} is required")))

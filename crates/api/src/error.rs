@@ -76,6 +76,9 @@ pub(crate) enum ApiError {
     /// The body is not declared as JSON.
     #[error("request body must be JSON (content-type: application/json)")]
     UnsupportedMediaType,
+    /// `If-Match` names another version of the job than the stored one: nothing changed.
+    #[error("the job has changed since that version (If-Match does not match its ETag)")]
+    PreconditionFailed,
     /// The request took longer than the server allows.
     #[error("the request took too long")]
     Timeout,
@@ -116,6 +119,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +140,7 @@ impl ApiError {
             Self::EmailTaken => "email_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PreconditionFailed => "precondition_failed",
             Self::Timeout => "timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

@@ -177,9 +177,18 @@ async fn observe(app: &TestApp, user_id: &str, job_id: &str) -> JobKey {
     let mut next = job.clone();
     next.version += 1;
     let price: Money = serde_json::from_value(json!({"amount": "90.00", "currency": "EUR"})).unwrap();
-    let observation = Observation { job_id: key.job_id, observed_at: chrono::Utc::now(), price, availability: None };
+    let observation =
+        Observation { job_id: key.job_id, observed_at: chrono::Utc::now(), price: Some(price), availability: None };
     store.record_check(&next, job.version, Some(&observation)).await.unwrap();
-    assert_eq!(store.observations(key, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .history(key, &pricetrack_domain::HistoryQuery { from: None, to: None, limit: 10, cursor: None })
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     key
 }
 
@@ -221,7 +230,15 @@ async fn account_deletion_leaves_nothing_behind(accounts: Accounts) {
         assert_error(app.signin("nobody@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials")
             .await;
     assert_eq!(gone, never);
-    assert!(app.db.jobs().observations(key, 10).await.unwrap().is_empty());
+    assert!(
+        app.db
+            .jobs()
+            .history(key, &pricetrack_domain::HistoryQuery { from: None, to: None, limit: 10, cursor: None })
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     // Counted in rows: nothing of Ada's is left; Bob's account is whole.
     let (users, sessions, jobs, observations) = sqlite_rows(&app, &id).await;

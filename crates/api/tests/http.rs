@@ -130,7 +130,7 @@ async fn unknown_routes_and_methods_use_the_error_shape() {
         (Method::GET, "/api/v1/signup"),
         (Method::PUT, "/api/v1/jobs"),
         (Method::POST, "/api/v1/validate"),
-        (Method::PATCH, "/api/v1/jobs/0192e4a0-0000-7000-8000-000000000000"),
+        (Method::PUT, "/api/v1/jobs/0192e4a0-0000-7000-8000-000000000000"),
         (Method::POST, "/healthz"),
     ] {
         let response = app.request(method.clone(), path).send().await.unwrap();

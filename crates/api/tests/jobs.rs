@@ -21,7 +21,7 @@ async fn create_returns_the_job_with_every_field() {
     let app = spawn_app().await;
     let (_, token) = app.user("ada@example.com").await;
     let response = app.create_job(&token, &json!({"url": SHOP, "target_price": "79.99"})).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.status(), StatusCode::CREATED);
     let job: Value = response.json().await.unwrap();
     let keys: HashSet<&str> = job.as_object().unwrap().keys().map(String::as_str).collect();
     let expected: HashSet<&str> = [
@@ -44,6 +44,8 @@ async fn create_returns_the_job_with_every_field() {
         "snooze_until",
         "channels",
         "lowest_price",
+        "paused",
+        "version",
     ]
     .into_iter()
     .collect();
@@ -82,7 +84,7 @@ async fn create_takes_every_optional_field() {
         "price_selector": " .price > span ",
     });
     let response = app.create_job(&token, &body).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.status(), StatusCode::CREATED);
     let job: Value = response.json().await.unwrap();
     assert_eq!(job["target_price"], "1299.5");
     assert_eq!(job["currency"], "EUR");
@@ -107,7 +109,7 @@ async fn target_price_as_string_or_number_never_through_a_float() {
         (json!(0.1), "0.1"),
     ] {
         let response = app.create_job(&token, &json!({"url": SHOP, "target_price": given})).await;
-        assert_eq!(response.status(), StatusCode::ACCEPTED, "{given}");
+        assert_eq!(response.status(), StatusCode::CREATED, "{given}");
         let job: Value = response.json().await.unwrap();
         assert_eq!(job["target_price"], shown, "{given}");
     }
@@ -120,7 +122,7 @@ async fn target_price_as_string_or_number_never_through_a_float() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.json::<Value>().await.unwrap()["target_price"], "12345678901.2345");
 }
 
@@ -184,7 +186,7 @@ async fn private_targets_are_accepted_when_allowed() {
     let app = spawn_app_with(|s| s.allow_private_targets = true).await;
     let (_, token) = app.user("ada@example.com").await;
     let response = app.create_job(&token, &json!({"url": "http://127.0.0.1:8080/p", "target_price": "1"})).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.status(), StatusCode::CREATED);
     // Other URL rules still hold.
     let ftp = app.create_job(&token, &json!({"url": "ftp://127.0.0.1/p", "target_price": "1"})).await;
     assert_invalid_field(ftp, "url").await;

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use pricetrack_domain::{
-    Alert, AlertState, Availability, CheckInterval, Currency, Job, JobId, JobStatus, Money, Observation, ProductUrl,
-    TargetPrice, Timestamp, UserId,
+    Alert, AlertState, Availability, CheckInterval, Currency, Job, JobId, JobStatus, Money, Observation, PricePoint,
+    ProductUrl, TargetPrice, Timestamp, UserId,
 };
 use rust_decimal::Decimal;
 
@@ -52,6 +52,10 @@ pub(crate) mod attr {
     pub const OBSERVED_AT: &str = "observed_at";
     pub const PRICE: &str = "price";
     pub const AVAILABILITY: &str = "availability";
+    pub const PAUSED: &str = "paused";
+    pub const LAST_SEEN_AT: &str = "last_seen_at";
+    pub const CHECKS: &str = "checks";
+    pub const RESPONSE: &str = "response";
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
@@ -97,7 +101,9 @@ pub(crate) fn job_fields(job: &Job) -> Result<Vec<(&'static str, Option<Attribut
         (attr::LAST_ERROR, job.last_error.clone().map(s)),
         (attr::CONSECUTIVE_FAILURES, Some(n(job.consecutive_failures))),
         (schema::NEXT_CHECK_AT, Some(millis(job.next_check_at))),
-        (schema::DUE_SHARD, Some(s(schema::due_shard(job.id)))),
+        // A paused job has no due entry: without the shard it is not in the sparse due index.
+        (schema::DUE_SHARD, (!job.paused).then(|| s(schema::due_shard(job.id)))),
+        (attr::PAUSED, job.paused.then_some(AttributeValue::Bool(true))),
         (attr::PENDING_ALERT, pending_alert.map(s)),
         (attr::PENDING_ALERT_ID, job.pending_alert.as_ref().map(|a| s(a.id.to_string()))),
         (attr::VERSION, Some(n(job.version))),
@@ -200,6 +206,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<Job, CorruptItem> {
         last_error: opt_s(item, attr::LAST_ERROR)?.map(str::to_owned),
         consecutive_failures: get_n(item, attr::CONSECUTIVE_FAILURES)?,
         next_check_at: get_time(item, schema::NEXT_CHECK_AT)?,
+        paused: matches!(item.get(attr::PAUSED), Some(AttributeValue::Bool(true))),
         pending_alert,
         version: get_n(item, attr::VERSION)?,
         // Absent from jobs stored before rules: the defaults (below_target only).
@@ -236,24 +243,24 @@ pub(crate) fn version(item: &Item) -> Result<u64, CorruptItem> {
     get_n(item, attr::VERSION)
 }
 
-/// An observation item of the job owned by `user_id`, expiring at `expires_at`.
-pub(crate) fn observation_item(
-    user_id: UserId,
-    observation: &Observation,
-    suffix: &str,
-    expires_at: Timestamp,
-) -> Item {
+/// A new history point item of the job owned by `user_id`, holding one observation, expiring
+/// at `expires_at`. Its sort key carries the time it was first seen.
+pub(crate) fn point_item(user_id: UserId, observation: &Observation, suffix: &str, expires_at: Timestamp) -> Item {
     let mut item = HashMap::from([
         (schema::PARTITION_KEY.to_owned(), s(schema::observation_partition_key(observation.job_id))),
         (schema::SORT_KEY.to_owned(), s(schema::observation_sort_key(observation.observed_at, suffix))),
         (attr::USER_ID.to_owned(), s(user_id.to_string())),
         (attr::JOB_ID.to_owned(), s(observation.job_id.to_string())),
         (attr::OBSERVED_AT.to_owned(), millis(observation.observed_at)),
-        (attr::PRICE.to_owned(), s(observation.price.amount.to_string())),
+        (attr::LAST_SEEN_AT.to_owned(), millis(observation.observed_at)),
+        (attr::CHECKS.to_owned(), n(1)),
         (schema::TTL_ATTRIBUTE.to_owned(), n(expires_at.timestamp())),
     ]);
-    if let Some(currency) = observation.price.currency {
-        item.insert(attr::CURRENCY.to_owned(), s(currency.as_str()));
+    if let Some(price) = observation.price {
+        item.insert(attr::PRICE.to_owned(), s(price.amount.to_string()));
+        if let Some(currency) = price.currency {
+            item.insert(attr::CURRENCY.to_owned(), s(currency.as_str()));
+        }
     }
     if let Some(availability) = observation.availability {
         item.insert(attr::AVAILABILITY.to_owned(), s(availability.as_str()));
@@ -261,17 +268,25 @@ pub(crate) fn observation_item(
     item
 }
 
-/// Reads an observation item back.
-pub(crate) fn observation_from_item(item: &Item) -> Result<Observation, CorruptItem> {
-    Ok(Observation {
-        job_id: parsed(get_s(item, attr::JOB_ID)?, attr::JOB_ID)?,
-        observed_at: get_time(item, attr::OBSERVED_AT)?,
-        price: Money::new(
-            decimal(get_s(item, attr::PRICE)?, attr::PRICE)?,
-            currency(opt_s(item, attr::CURRENCY)?, attr::CURRENCY)?,
-        ),
+/// Reads a history point item back (`observed_at` is when it was first seen).
+pub(crate) fn point_from_item(item: &Item) -> Result<PricePoint, CorruptItem> {
+    let price = opt_s(item, attr::PRICE)?
+        .map(|raw| -> Result<Money, CorruptItem> {
+            Ok(Money::new(decimal(raw, attr::PRICE)?, currency(opt_s(item, attr::CURRENCY)?, attr::CURRENCY)?))
+        })
+        .transpose()?;
+    Ok(PricePoint {
+        first_seen_at: get_time(item, attr::OBSERVED_AT)?,
+        last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
+        price,
         availability: availability(opt_s(item, attr::AVAILABILITY)?, attr::AVAILABILITY)?,
+        checks: get_n(item, attr::CHECKS)?,
     })
+}
+
+/// The stored job id and response of an idempotency item.
+pub(crate) fn idempotency_from_item(item: &Item) -> Result<(JobId, String), CorruptItem> {
+    Ok((parsed(get_s(item, attr::JOB_ID)?, attr::JOB_ID)?, get_s(item, attr::RESPONSE)?.to_owned()))
 }
 
 #[cfg(test)]

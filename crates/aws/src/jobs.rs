@@ -12,8 +12,11 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 use futures::{StreamExt, TryStreamExt};
-use pricetrack_domain::ports::{BackendError, ClaimedJob, JobStore, Page, PageRequest, StoreError, WriteOutcome};
-use pricetrack_domain::{AlertId, Job, JobId, JobKey, Observation, Timestamp, UserId};
+use pricetrack_domain::ports::{
+    BackendError, ClaimedJob, IDEMPOTENCY_WINDOW, IdempotentCreate, JobStore, ListOrder, Page, PageRequest, StoreError,
+    WriteOutcome,
+};
+use pricetrack_domain::{AlertId, HistoryQuery, Job, JobId, JobKey, Observation, PricePoint, Timestamp, UserId};
 
 use crate::item::{self, Item, attr, job_key, n, s};
 use crate::schema;
@@ -57,7 +60,13 @@ fn backoff(attempt: u32) -> Duration {
 ///   transaction with the put of the observation; `clear_pending_alert` a conditional update on
 ///   the pending alert's id. No update path ever puts a whole job, so a deleted job is never
 ///   re-created.
-/// - Observations live under `PK = JOB#<job_id>`, `SK = OBS#<ms>#<random>` with a TTL.
+/// - History points (run-length, see [`pricetrack_domain::history`]) live under
+///   `PK = JOB#<job_id>`, `SK = OBS#<first seen ms>#<random>`; an equal check extends the
+///   newest point in the job's transaction, anything else puts a new one. Each carries a TTL
+///   of `last_seen_at` plus the retention, and reads filter out what the TTL has not removed.
+/// - A paused job has no `due_shard`, so it is not in the sparse due index: never claimed.
+/// - Idempotency keys live under `PK = USER#<user_id>`, `SK = IDEM#<key>`, put in one
+///   transaction with the job, conditional on no fresh key.
 ///
 /// Cheap to clone; clones share the client and the [`DynamoJobStore::items_read`] counter.
 #[derive(Debug, Clone)]
@@ -65,6 +74,7 @@ pub struct DynamoJobStore {
     client: Client,
     table: String,
     items_read: Arc<AtomicU64>,
+    history_retention: chrono::Duration,
 }
 
 /// Where the next page of a due shard starts.
@@ -87,7 +97,68 @@ impl DynamoJobStore {
     /// A store on `table`, which must exist with the shape of [`crate::schema`] (see
     /// [`crate::bootstrap`]).
     pub fn new(client: Client, table: String) -> Self {
-        Self { client, table, items_read: Arc::new(AtomicU64::new(0)) }
+        Self {
+            client,
+            table,
+            items_read: Arc::new(AtomicU64::new(0)),
+            history_retention: chrono::Duration::days(schema::OBSERVATION_TTL_DAYS),
+        }
+    }
+
+    /// This store keeping history for `days` days (`PRICETRACK_HISTORY_RETENTION_DAYS`).
+    pub fn with_history_retention_days(mut self, days: u32) -> Self {
+        self.history_retention = chrono::Duration::days(i64::from(days.max(1)));
+        self
+    }
+
+    /// The write that keeps `observation`: an update extending the job's newest point when the
+    /// observation continues it, else the put of a new point.
+    async fn history_write(&self, user_id: UserId, observation: &Observation) -> Result<TransactWriteItem, StoreError> {
+        let out = self
+            .observations_query(user_id, observation.job_id)
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(backend)?;
+        let newest = out.items.unwrap_or_default().into_iter().next();
+        self.count_read(usize::from(newest.is_some()));
+        let expires_at = (observation.observed_at + self.history_retention).timestamp();
+        if let Some(raw) = newest {
+            let point = item::point_from_item(&raw).map_err(backend)?;
+            if point.continues_with(observation) {
+                let key = HashMap::from([
+                    (
+                        schema::PARTITION_KEY.to_owned(),
+                        raw.get(schema::PARTITION_KEY).cloned().unwrap_or_else(|| s("")),
+                    ),
+                    (schema::SORT_KEY.to_owned(), raw.get(schema::SORT_KEY).cloned().unwrap_or_else(|| s(""))),
+                ]);
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression("SET #last = :last, #ttl = :ttl ADD #checks :one")
+                    .condition_expression("attribute_exists(#pk)")
+                    .expression_attribute_names("#pk", schema::PARTITION_KEY)
+                    .expression_attribute_names("#last", attr::LAST_SEEN_AT)
+                    .expression_attribute_names("#ttl", schema::TTL_ATTRIBUTE)
+                    .expression_attribute_names("#checks", attr::CHECKS)
+                    .expression_attribute_values(":last", item::millis(observation.observed_at))
+                    .expression_attribute_values(":ttl", n(expires_at))
+                    .expression_attribute_values(":one", n(1))
+                    .build()
+                    .map_err(backend)?;
+                return Ok(TransactWriteItem::builder().update(update).build());
+            }
+        }
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let expires = chrono::DateTime::from_timestamp(expires_at, 0).unwrap_or(observation.observed_at);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::point_item(user_id, observation, &suffix[..8], expires)))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// The table's name.
@@ -534,13 +605,9 @@ impl JobStore for DynamoJobStore {
             };
         };
 
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let expires_at = observation.observed_at + chrono::Duration::days(schema::OBSERVATION_TTL_DAYS);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item::observation_item(job.user_id, observation, &suffix[..8], expires_at)))
-            .build()
-            .map_err(backend)?;
+        // Read before the transaction: only the holder of `expected_version` gets its write in,
+        // so the newest point cannot change between this read and that write.
+        let history = self.history_write(job.user_id, observation).await?;
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(update.key))
@@ -550,8 +617,7 @@ impl JobStore for DynamoJobStore {
             .set_expression_attribute_values(Some(update.values))
             .build()
             .map_err(backend)?;
-        let items =
-            vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().put(put).build()];
+        let items = vec![TransactWriteItem::builder().update(update).build(), history];
         let mut attempt = 0;
         loop {
             let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
@@ -601,22 +667,190 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
+    async fn history(&self, key: JobKey, query: &HistoryQuery) -> Result<Page<PricePoint>, StoreError> {
+        let partition = schema::observation_partition_key(key.job_id);
+        let mut start = match &query.cursor {
+            Some(cursor) if cursor.starts_with(schema::OBSERVATION_PREFIX) && cursor.len() < 64 => {
+                Some(HashMap::from([
+                    (schema::PARTITION_KEY.to_owned(), s(partition.clone())),
+                    (schema::SORT_KEY.to_owned(), s(cursor.clone())),
+                ]))
+            }
+            Some(_) => return Err(StoreError::InvalidCursor),
+            None => None,
+        };
+        let kept_since = chrono::Utc::now() - self.history_retention;
+        let from = query.from.map_or(kept_since, |from| from.max(kept_since));
+        // Sort keys start with the first-seen time: everything first seen up to `to`.
+        let upper = match query.to {
+            Some(to) => format!("{}~", schema::observation_sort_key(to, "")),
+            None => format!("{}~", schema::OBSERVATION_PREFIX),
+        };
+        let limit = query.limit.clamp(1, HistoryQuery::MAX_LIMIT) as usize;
+        let mut items: Vec<(String, PricePoint)> = Vec::with_capacity(limit + 1);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+                .filter_expression("#user = :user AND #last >= :from")
+                .expression_attribute_names("#pk", schema::PARTITION_KEY)
+                .expression_attribute_names("#sk", schema::SORT_KEY)
+                .expression_attribute_names("#user", attr::USER_ID)
+                .expression_attribute_names("#last", attr::LAST_SEEN_AT)
+                .expression_attribute_values(":pk", s(partition.clone()))
+                .expression_attribute_values(":lo", s(schema::OBSERVATION_PREFIX))
+                .expression_attribute_values(":hi", s(upper.clone()))
+                .expression_attribute_values(":user", s(key.user_id.to_string()))
+                .expression_attribute_values(":from", item::millis(from))
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            let found = out.items.unwrap_or_default();
+            self.count_read(found.len());
+            for raw in &found {
+                let sort_key = match raw.get(schema::SORT_KEY) {
+                    Some(AttributeValue::S(sk)) => sk.clone(),
+                    _ => return Err(backend(item::CorruptItem { attribute: schema::SORT_KEY })),
+                };
+                items.push((sort_key, item::point_from_item(raw).map_err(backend)?));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || items.len() > limit {
+                break;
+            }
         }
-        // Every observation under `JOB#<id>` has the job's owner: filtering on it after the limit
-        // keeps all of them or none.
-        let out = self
-            .observations_query(key.user_id, key.job_id)
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more { items.last().map(|(sk, _)| sk.clone()) } else { None };
+        Ok(Page { items: items.into_iter().map(|(_, p)| p).collect(), next_cursor })
+    }
+
+    async fn create_idempotent(
+        &self,
+        job: &Job,
+        idempotency_key: &str,
+        response: &str,
+        now: Timestamp,
+    ) -> Result<IdempotentCreate, StoreError> {
+        let window = chrono::Duration::from_std(IDEMPOTENCY_WINDOW).map_err(backend)?;
+        let key = HashMap::from([
+            (schema::PARTITION_KEY.to_owned(), s(schema::job_partition_key(job.user_id))),
+            (schema::SORT_KEY.to_owned(), s(format!("{}{idempotency_key}", schema::IDEMPOTENCY_PREFIX))),
+        ]);
+        let mut record = key.clone();
+        record.insert(attr::JOB_ID.to_owned(), s(job.id.to_string()));
+        record.insert(attr::RESPONSE.to_owned(), s(response));
+        record.insert(attr::CREATED_AT.to_owned(), item::millis(now));
+        record.insert(schema::TTL_ATTRIBUTE.to_owned(), n((now + window).timestamp()));
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(#pk) OR #created <= :stale")
+            .expression_attribute_names("#pk", schema::PARTITION_KEY)
+            .expression_attribute_names("#created", attr::CREATED_AT)
+            .expression_attribute_values(":stale", item::millis(now - window))
+            .build()
             .map_err(backend)?;
-        let items = out.items.unwrap_or_default();
-        self.count_read(items.len());
-        items.iter().map(item::observation_from_item).collect::<Result<Vec<_>, _>>().map_err(backend)
+        let put_job = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::job_item(job).map_err(backend)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", schema::PARTITION_KEY)
+            .build()
+            .map_err(backend)?;
+        let items =
+            vec![TransactWriteItem::builder().put(claim).build(), TransactWriteItem::builder().put(put_job).build()];
+        let mut attempt = 0;
+        loop {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let e = match result {
+                Ok(_) => return Ok(IdempotentCreate::Created),
+                Err(e) => e,
+            };
+            let reasons = match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+                    cancelled,
+                )) => cancelled.cancellation_reasons().to_vec(),
+                _ => return Err(backend(e)),
+            };
+            let key_taken = reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            let job_taken = reasons.get(1).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            if key_taken {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.clone()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                // Gone since (its TTL ran out): try again.
+                if let Some(found) = out.item {
+                    let (job_id, response) = item::idempotency_from_item(&found).map_err(backend)?;
+                    return Ok(IdempotentCreate::Replayed { job_id, response });
+                }
+            } else if job_taken {
+                return Err(StoreError::AlreadyExists);
+            }
+            match cancelled(&reasons) {
+                Cancelled::Other(codes) => return Err(backend(TransactionCancelled(codes))),
+                _ if attempt + 1 < TRANSACTION_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                _ => return Err(backend(TransactionCancelled("TransactionConflict".to_owned()))),
+            }
+        }
+    }
+
+    async fn list_ordered(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+        order: ListOrder,
+    ) -> Result<Page<Job>, StoreError> {
+        if order == ListOrder::Oldest {
+            return self.list(user_id, page).await;
+        }
+        let mut start = match &page.cursor {
+            Some(cursor) => {
+                let before = cursor.parse::<JobId>().map_err(|_| StoreError::InvalidCursor)?;
+                Some(job_key(user_id, before))
+            }
+            None => None,
+        };
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT) as usize;
+        let mut items = Vec::with_capacity(limit + 1);
+        loop {
+            let out = self
+                .jobs_query(user_id)
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            let found = out.items.unwrap_or_default();
+            self.count_read(found.len());
+            for raw in &found {
+                items.push(item::job_from_item(raw).map_err(backend)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || items.len() > limit {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more { items.last().map(|job| job.id.to_string()) } else { None };
+        Ok(Page { items, next_cursor })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,7 +6,8 @@
 //! | item        | [`PARTITION_KEY`]     | [`SORT_KEY`]                         | other attributes                      |
 //! |-------------|-----------------------|--------------------------------------|---------------------------------------|
 //! | job         | `USER#<user_id>`      | `JOB#<job_id>`                       | every job field, [`DUE_SHARD`], [`NEXT_CHECK_AT`] |
-//! | observation | `JOB#<job_id>`        | `OBS#<ms, 15 digits>#<8 hex digits>` | price, currency, availability, [`TTL_ATTRIBUTE`] |
+//! | history point | `JOB#<job_id>`      | `OBS#<first seen ms, 15 digits>#<8 hex digits>` | price, currency, availability, last_seen_at, checks, [`TTL_ATTRIBUTE`] |
+//! | idempotency key | `USER#<user_id>`  | `IDEM#<key>`                         | job_id, response, created_at, [`TTL_ATTRIBUTE`] |
 //! | channel     | `USER#<user_id>`      | `CHANNEL#<channel_id>`               | see `DynamoChannelStore`              |
 //! | alert       | `USER#<user_id>`      | `ALERT#<alert_id>`                   | the alert as JSON                     |
 //! | delivery    | `ALERT#<alert_id>`    | `DELIVERY#<channel>`                 | the delivery record as JSON, status   |
@@ -36,6 +37,8 @@ pub const CHANNEL_PREFIX: &str = "CHANNEL#";
 pub const ALERT_PREFIX: &str = "ALERT#";
 /// Prefix of a delivery's sort key: `DELIVERY#<channel>`.
 pub const DELIVERY_PREFIX: &str = "DELIVERY#";
+/// Prefix of an idempotency key's sort key: `IDEM#<key>`.
+pub const IDEMPOTENCY_PREFIX: &str = "IDEM#";
 /// Prefix of a due shard's value: `DUE#<n>`.
 pub const DUE_PREFIX: &str = "DUE#";
 /// Partition key prefix of a shop host's fleet-wide politeness items (slots and next start).
@@ -54,8 +57,10 @@ pub const DUE_SHARDS: u32 = 4;
 
 /// Time-to-live attribute of observations (type N, seconds since the epoch).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// How long an observation is kept before DynamoDB's TTL removes it.
-pub const OBSERVATION_TTL_DAYS: i64 = 400;
+/// How long a history point is kept after it was last seen, when the operator does not say
+/// (`PRICETRACK_HISTORY_RETENTION_DAYS`): DynamoDB's TTL removes it then, and reads filter out
+/// what the TTL has not removed yet.
+pub const OBSERVATION_TTL_DAYS: i64 = pricetrack_domain::history::DEFAULT_RETENTION_DAYS as i64;
 
 /// Visibility timeout of the check queue, in seconds: a little over a normal check. Workers
 /// extend it while a check runs longer.

@@ -17,8 +17,8 @@ use pricetrack_aws::{AlertMessage, DynamoJobStore, SnsEmail, SnsNotifier, schema
 use pricetrack_domain::ports::{JobStore, Notifier, PageRequest, WriteOutcome};
 use pricetrack_domain::testing::{now_ms, sample_job};
 use pricetrack_domain::{
-    Alert, AlertId, Availability, CheckOutcome, CheckedOffer, Email, Job, JobId, Money, ProductUrl, SchedulePolicy,
-    TargetPrice, User, UserId,
+    Alert, AlertId, Availability, CheckOutcome, CheckedOffer, Email, HistoryQuery, Job, JobId, Money, ProductUrl,
+    SchedulePolicy, TargetPrice, User, UserId,
 };
 use rust_decimal::Decimal;
 
@@ -93,7 +93,15 @@ async fn delete_all_removes_more_than_one_batch() {
             .await
             .expect("record_check");
         assert_eq!(outcome, WriteOutcome::Applied);
-        assert_eq!(store.observations(job.key(), 10).await.expect("observations").len(), 1);
+        assert_eq!(
+            store
+                .history(job.key(), &HistoryQuery { limit: 10, ..HistoryQuery::default() })
+                .await
+                .expect("history")
+                .items
+                .len(),
+            1
+        );
     }
 
     let removed = store.delete_all(user).await.expect("delete_all");
@@ -102,7 +110,15 @@ async fn delete_all_removes_more_than_one_batch() {
     assert!(left.items.is_empty(), "delete_all must remove every job of the user");
     for job in &jobs[..3] {
         assert!(store.get(job.key()).await.expect("get").is_none());
-        assert!(store.observations(job.key(), 10).await.expect("observations").is_empty(), "history goes too");
+        assert!(
+            store
+                .history(job.key(), &HistoryQuery { limit: 10, ..HistoryQuery::default() })
+                .await
+                .expect("history")
+                .items
+                .is_empty(),
+            "history goes too"
+        );
     }
     assert_eq!(store.get(kept.key()).await.expect("get"), Some(kept), "another user's job stays");
     assert_eq!(store.delete_all(user).await.expect("delete_all"), 0);

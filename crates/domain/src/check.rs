@@ -84,8 +84,8 @@ pub enum CheckOutcome {
     /// The page was read and shows no price because the product cannot be bought now (out of
     /// stock, sold out, discontinued): shops often hide the price then. This is a successful
     /// check — the page is reachable and says what it is — so it clears the job's error, but
-    /// with no price it never alerts, never re-arms, keeps the last price seen and adds no
-    /// price observation.
+    /// with no price it never alerts, never re-arms and keeps the last price seen; its
+    /// observation has no price (a gap in the history).
     Unpriced {
         /// What the page says about the product; out of stock for every page read today.
         availability: Availability,
@@ -96,15 +96,16 @@ pub enum CheckOutcome {
     Failed(CheckFailure),
 }
 
-/// One observed price, kept as history beside the job.
+/// One successful check's finding, kept as history beside the job (run-length: see
+/// [`crate::history`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     /// The job observed.
     pub job_id: JobId,
     /// When.
     pub observed_at: Timestamp,
-    /// The price seen.
-    pub price: Money,
+    /// The price seen; `None` for a check that found the product unpriced (out of stock).
+    pub price: Option<Money>,
     /// Availability seen, if any.
     pub availability: Option<Availability>,
 }

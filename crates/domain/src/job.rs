@@ -228,6 +228,8 @@ pub struct Job {
     pub consecutive_failures: u32,
     /// When the job is next due. While a check is queued or running this is the lease expiry.
     pub next_check_at: Timestamp,
+    /// Paused by its owner: never claimed (no due entry) until resumed.
+    pub paused: bool,
     /// An alert decided but not yet known to be published (the outbox). Cleared after publish;
     /// whoever handles the job next publishes it again if it is still here.
     pub pending_alert: Option<Alert>,
@@ -242,12 +244,28 @@ pub struct Job {
     pub updated_at: Timestamp,
 }
 
+/// An owner's change to a job (a JSON merge patch, already validated): `None` leaves a field
+/// as it is; for the optional fields `Some(None)` clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobEdit {
+    /// New target.
+    pub target_price: Option<TargetPrice>,
+    /// New currency, or `Some(None)` to clear it.
+    pub currency: Option<Option<Currency>>,
+    /// New interval.
+    pub check_interval: Option<CheckInterval>,
+    /// New selector, or `Some(None)` to clear it.
+    pub price_selector: Option<Option<String>>,
+    /// Pause (`true`) or resume (`false`).
+    pub paused: Option<bool>,
+}
+
 /// What recording one check does to a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckTransition {
     /// The job after the check, with `version` bumped; store it conditionally on the old version.
     pub job: Job,
-    /// The price observation to keep as history (successful checks only).
+    /// The observation to keep as history: successful checks only, priced or not.
     pub observation: Option<Observation>,
 }
 
@@ -271,6 +289,7 @@ impl Job {
             last_error: None,
             consecutive_failures: 0,
             next_check_at: lease_until,
+            paused: false,
             pending_alert: None,
             version: 0,
             alerting: Alerting::default(),
@@ -288,8 +307,8 @@ impl Job {
     /// - a failed check never alerts and never changes the price;
     /// - an unpriced check (out of stock, no price shown) is a success without a price: it
     ///   clears the error and the failure count, records the availability, and leaves the last
-    ///   price, the alert state and the outbox as they were (no alert, no re-arming, no
-    ///   observation);
+    ///   price, the alert state and the outbox as they were (no alert, no re-arming; its
+    ///   observation has no price);
     /// - a price at or below the target (same currency when both are known) while `armed`
     ///   fires exactly one alert, put in the outbox (`pending_alert`);
     /// - while `fired`, further low prices stay quiet; a price above the target re-arms.
@@ -318,7 +337,9 @@ impl Job {
             },
             CheckOutcome::Unpriced { availability, .. } => {
                 job.record_unpriced(*availability);
-                return CheckTransition { job, observation: None };
+                let observation =
+                    Observation { job_id: self.id, observed_at: now, price: None, availability: Some(*availability) };
+                return CheckTransition { job, observation: Some(observation) };
             }
             CheckOutcome::Failed(failure) => {
                 job.record_failure(failure, policy);
@@ -360,9 +381,55 @@ impl Job {
                 },
             });
         }
-        let observation =
-            Observation { job_id: self.id, observed_at: now, price: offer.price, availability: offer.availability };
+        let observation = Observation {
+            job_id: self.id,
+            observed_at: now,
+            price: Some(offer.price),
+            availability: offer.availability,
+        };
         CheckTransition { job, observation: Some(observation) }
+    }
+
+    /// The job after its owner's `edit` at `now`, `version` bumped (store it conditionally on
+    /// the old version, as a check is).
+    ///
+    /// - A changed target (or currency) re-arms the alert: the next check compares the price
+    ///   with the new target, so a target lowered below the current price waits for the next
+    ///   crossing, and one raised to or above the current price alerts once at the next check.
+    /// - Pausing takes the job off the due list (stores keep no due entry for a paused job).
+    ///   Resuming makes it due at `now`: it is checked as soon as the scheduler next runs.
+    /// - A shorter interval brings the next check forward to `now + interval` at the latest.
+    pub fn edited(&self, edit: &JobEdit, now: Timestamp) -> Job {
+        let mut job = self.clone();
+        job.version = self.version + 1;
+        job.updated_at = now;
+        if let Some(target) = edit.target_price {
+            job.target_price = target;
+        }
+        if let Some(currency) = edit.currency {
+            job.currency = currency;
+        }
+        if job.target_price != self.target_price || job.currency != self.currency {
+            job.alert_state = AlertState::Armed;
+        }
+        if let Some(selector) = &edit.price_selector {
+            job.price_selector.clone_from(selector);
+        }
+        if let Some(interval) = edit.check_interval {
+            job.check_interval = interval;
+            let at_latest =
+                now + chrono::Duration::seconds(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX / 2000));
+            if job.next_check_at > at_latest {
+                job.next_check_at = at_latest;
+            }
+        }
+        if let Some(paused) = edit.paused {
+            if self.paused && !paused {
+                job.next_check_at = now;
+            }
+            job.paused = paused;
+        }
+        job
     }
 
     /// A successful check that found no price. Nothing is known about the price, so the alert
@@ -502,7 +569,8 @@ mod tests {
         let seen = check(&j, &priced("90", Some(Currency::EUR)));
         let now = seen.last_checked_at.expect("checked") + chrono::Duration::hours(1);
         let t = seen.after_check(&unpriced(), now, &SchedulePolicy::default(), 0);
-        assert!(t.observation.is_none(), "an observation needs a price");
+        let gap = t.observation.as_ref().expect("an unpriced check is history too");
+        assert_eq!((gap.price, gap.availability), (None, Some(Availability::OutOfStock)));
         let after = t.job;
         assert_eq!(after.last_checked_at, Some(now));
         assert!(after.next_check_at > now);
@@ -569,7 +637,7 @@ mod tests {
 
         for before in [fired, rearmed] {
             let t = before.after_check(&unpriced(), chrono::Utc::now(), &SchedulePolicy::default(), 0);
-            assert!(t.observation.is_none());
+            assert!(t.observation.is_some_and(|o| o.price.is_none()), "a gap in the history");
             assert_eq!(t.job.pending_alert, before.pending_alert, "outbox untouched");
             assert_eq!(t.job.alert_state, before.alert_state, "neither fires nor re-arms");
             assert_eq!(t.job.status, before.status);
@@ -609,6 +677,50 @@ mod tests {
         let late = policy.next_check_at(now, interval, 1000);
         assert_eq!((early - now).num_seconds(), 900);
         assert_eq!((late - now).num_seconds(), 1100);
+    }
+
+    #[test]
+    fn edits_merge_and_re_arm_on_target_change() {
+        let mut fired = check(&job("80", None), &priced("70", None));
+        assert_eq!(fired.alert_state, AlertState::Fired);
+        fired.pending_alert = None;
+        let now = chrono::Utc::now();
+        let same = fired.edited(&JobEdit { price_selector: Some(Some(".p".into())), ..JobEdit::default() }, now);
+        assert_eq!(same.version, fired.version + 1);
+        assert_eq!(same.alert_state, AlertState::Fired, "no target change, no re-arming");
+        assert_eq!(same.price_selector.as_deref(), Some(".p"));
+        let cleared = same.edited(&JobEdit { price_selector: Some(None), ..JobEdit::default() }, now);
+        assert_eq!(cleared.price_selector, None);
+        // Raised above the current price: armed, and the next check at 70 alerts once.
+        let raised = fired
+            .edited(&JobEdit { target_price: Some(TargetPrice::parse("75").expect("t")), ..JobEdit::default() }, now);
+        assert_eq!(raised.alert_state, AlertState::Armed);
+        let mut after = check(&raised, &priced("70", None));
+        assert!(after.pending_alert.as_ref().is_some_and(|a| a.target_price == raised.target_price));
+        after.pending_alert = None;
+        assert!(check(&after, &priced("70", None)).pending_alert.is_none(), "once");
+        // Lowered below the current price: re-armed, quiet until the price crosses it.
+        let lowered = fired
+            .edited(&JobEdit { target_price: Some(TargetPrice::parse("60").expect("t")), ..JobEdit::default() }, now);
+        assert_eq!(lowered.alert_state, AlertState::Armed);
+        assert!(check(&lowered, &priced("70", None)).pending_alert.is_none());
+        assert!(check(&lowered, &priced("59", None)).pending_alert.is_some());
+    }
+
+    #[test]
+    fn pause_and_resume() {
+        let j = job("80", None);
+        let now = chrono::Utc::now() + chrono::Duration::hours(2);
+        let paused = j.edited(&JobEdit { paused: Some(true), ..JobEdit::default() }, now);
+        assert!(paused.paused);
+        let resumed = paused.edited(&JobEdit { paused: Some(false), ..JobEdit::default() }, now);
+        assert!(!resumed.paused);
+        assert_eq!(resumed.next_check_at, now, "due at once");
+        let shorter = j.edited(
+            &JobEdit { check_interval: Some(CheckInterval::from_stored(60)), ..JobEdit::default() },
+            j.created_at,
+        );
+        assert!(shorter.next_check_at <= j.created_at + chrono::Duration::seconds(60));
     }
 
     #[test]

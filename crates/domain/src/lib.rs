@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod delivery_testing;
 pub mod email;
 pub mod gate;
+pub mod history;
 pub mod ids;
 pub mod job;
 pub mod message;
@@ -30,8 +31,9 @@ pub use channel::{Channel, ChannelKey, ChannelKind, ChannelSecret, ChannelStatus
 pub use check::{Availability, CheckFailure, CheckOutcome, CheckedOffer, Observation};
 pub use delivery::{AlertEntry, DeliveryRecord, DeliveryStatus};
 pub use email::Email;
+pub use history::{HistoryQuery, PricePoint, Resolution};
 pub use ids::{AlertId, ChannelId, JobId, SessionId, UserId};
-pub use job::{AlertState, CheckInterval, Job, JobKey, JobStatus, NewJob, SchedulePolicy};
+pub use job::{AlertState, CheckInterval, Job, JobEdit, JobKey, JobStatus, NewJob, SchedulePolicy};
 pub use message::CheckRequest;
 pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};

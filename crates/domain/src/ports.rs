@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    Alert, AlertId, Email, Job, JobKey, Observation, PasswordHash, SessionId, Timestamp, User, UserId, UserSession,
+    Alert, AlertId, Email, HistoryQuery, Job, JobId, JobKey, Observation, PasswordHash, PricePoint, SessionId,
+    Timestamp, User, UserId, UserSession,
 };
 
 /// A boxed error from an adapter's backend, kept as a source for logs, never shown to a client.
@@ -76,7 +77,7 @@ impl PageRequest {
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
-    /// The items, oldest first.
+    /// The items, in the listing's order.
     pub items: Vec<T>,
     /// Opaque cursor for the next page; `None` when this is the last page.
     pub next_cursor: Option<String>,
@@ -102,6 +103,34 @@ pub enum WriteOutcome {
     VersionMismatch,
 }
 
+/// How long an `Idempotency-Key` is remembered: the same key from the same user within this
+/// window replays the first creation.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// What [`JobStore::create_idempotent`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotentCreate {
+    /// The job was stored and the key now remembers it.
+    Created,
+    /// The key was used by this user within [`IDEMPOTENCY_WINDOW`]: nothing was stored.
+    Replayed {
+        /// The job the first request created.
+        job_id: JobId,
+        /// The response the first request stored, unchanged.
+        response: String,
+    },
+}
+
+/// Order of a job listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListOrder {
+    /// Oldest first (by id).
+    #[default]
+    Oldest,
+    /// Newest first (by id).
+    Newest,
+}
+
 /// Where jobs live. The source of truth: queues only carry "check job X now".
 ///
 /// Contract (checked by [`crate::testing`]):
@@ -115,7 +144,19 @@ pub enum WriteOutcome {
 ///   a job. On success the observation, if any, is kept too;
 /// - `clear_pending_alert` clears the outbox only if it still holds that alert; it neither bumps
 ///   the version nor creates a job;
-/// - a deleted job is gone for good: no later call brings it back.
+/// - a deleted job is gone for good, its history with it: no later call brings it back;
+/// - a paused job has no due entry: `claim_due` never hands it out until it is resumed;
+/// - history is run-length (see [`crate::history`]): an observation equal in price, currency and
+///   availability to the newest point extends it (`last_seen_at`, `checks`), anything else adds
+///   a point, so a year of unchanged prices is one stored point. Unpriced observations are
+///   points too. Points whose `last_seen_at` is older than the store's retention are never
+///   returned and are eventually removed;
+/// - `update` (an owner's edit) is conditional on the version like `record_check`, so an edit
+///   and a check's result never overwrite each other silently: the loser sees `VersionMismatch`
+///   and re-reads;
+/// - `create_idempotent` stores the job and remembers the key in one atomic step; the same user
+///   and key within [`IDEMPOTENCY_WINDOW`] replays the stored response and stores nothing, even
+///   when two such requests race.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
     /// Stores a new job. [`StoreError::AlreadyExists`] if its id is taken.
@@ -126,6 +167,30 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// Reads one page of a user's jobs, oldest first.
     async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<Job>, StoreError>;
+
+    /// Stores a new job unless `user_id` used `idempotency_key` within [`IDEMPOTENCY_WINDOW`]
+    /// before `now`; remembers `response` (opaque to the store) to replay it.
+    async fn create_idempotent(
+        &self,
+        job: &Job,
+        idempotency_key: &str,
+        response: &str,
+        now: Timestamp,
+    ) -> Result<IdempotentCreate, StoreError>;
+
+    /// Reads one page of a user's jobs in `order`.
+    async fn list_ordered(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+        order: ListOrder,
+    ) -> Result<Page<Job>, StoreError>;
+
+    /// Replaces a job's state with an owner's edit (`job.version` the new one) if the stored job
+    /// has `expected_version`. Never creates a job.
+    async fn update(&self, job: &Job, expected_version: u64) -> Result<WriteOutcome, StoreError> {
+        self.record_check(job, expected_version, None).await
+    }
 
     /// Deletes one job and its history; `false` if there was none.
     async fn delete(&self, key: JobKey) -> Result<bool, StoreError>;
@@ -153,8 +218,9 @@ pub trait JobStore: Send + Sync + 'static {
     /// Empties the job's outbox if it still holds `alert_id`.
     async fn clear_pending_alert(&self, key: JobKey, alert_id: AlertId) -> Result<WriteOutcome, StoreError>;
 
-    /// The newest observations of a job, newest first.
-    async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError>;
+    /// A page of a job's history (run-length points), newest first; empty for another user's
+    /// job. [`StoreError::InvalidCursor`] for a cursor this store did not make.
+    async fn history(&self, key: JobKey, query: &HistoryQuery) -> Result<Page<PricePoint>, StoreError>;
 
     /// Cheap round trip to the backend, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -183,6 +183,7 @@ pub fn fully_populated_job(user_id: UserId) -> Job {
             checked_at: now - ms(5_000),
             details: Default::default(),
         }),
+        paused: false,
         version: 7,
         alerting: crate::rules::Alerting {
             rules: vec![
@@ -241,6 +242,7 @@ pub fn precise_job(user_id: UserId) -> Job {
             checked_at: now,
             details: Default::default(),
         }),
+        paused: true,
         version: 1 << 40,
         alerting: crate::rules::Alerting::default(),
         created_at: now,
@@ -260,8 +262,8 @@ pub fn sample_user() -> (User, PasswordHash) {
 /// The contract of [`JobStore`]: one public case per guarantee.
 pub mod job_store {
     use super::*;
-    use crate::ports::{ClaimedJob, PageRequest, StoreError, WriteOutcome};
-    use crate::{CheckRequest, Observation, SchedulePolicy};
+    use crate::ports::{ClaimedJob, IdempotentCreate, ListOrder, Page, PageRequest, StoreError, WriteOutcome};
+    use crate::{CheckRequest, HistoryQuery, JobEdit, Observation, PricePoint, SchedulePolicy};
 
     fn far_future() -> Timestamp {
         now_ms() + ms(365 * 86_400_000)
@@ -300,11 +302,19 @@ pub mod job_store {
         }
     }
 
-    async fn observations<S: JobStore + ?Sized>(store: &S, key: JobKey, limit: u32) -> Vec<Observation> {
-        match store.observations(key, limit).await {
+    async fn observations<S: JobStore + ?Sized>(store: &S, key: JobKey, limit: u32) -> Vec<PricePoint> {
+        history(store, key, &HistoryQuery { limit, ..HistoryQuery::default() }).await.items
+    }
+
+    async fn history<S: JobStore + ?Sized>(store: &S, key: JobKey, query: &HistoryQuery) -> Page<PricePoint> {
+        match store.history(key, query).await {
             Ok(found) => found,
-            Err(e) => panic!("JobStore::observations must not fail on a healthy backend, got {e:?}"),
+            Err(e) => panic!("JobStore::history must not fail on a healthy backend, got {e:?}"),
         }
+    }
+
+    fn points(observations: &[Observation]) -> Vec<PricePoint> {
+        observations.iter().map(PricePoint::starting).collect()
     }
 
     async fn record<S: JobStore + ?Sized>(
@@ -719,7 +729,7 @@ pub mod job_store {
         );
         assert_eq!(
             observations(&*store, job.key(), 10).await,
-            vec![observation],
+            points(&[observation]),
             "record_check must keep the observation beside the job"
         );
     }
@@ -742,9 +752,9 @@ pub mod job_store {
         let unpriced =
             CheckOutcome::Unpriced { availability: Availability::OutOfStock, method: "contract-suite".to_owned() };
         let second = first.job.after_check(&unpriced, now_ms() + ms(1_000), &policy, 0);
-        assert!(second.observation.is_none(), "suite setup: an unpriced check observes nothing");
+        let gap = second.observation.clone().expect("suite setup: an unpriced check observes a gap");
         assert_eq!(
-            record(&*store, &second.job, first.job.version, None).await,
+            record(&*store, &second.job, first.job.version, Some(&gap)).await,
             WriteOutcome::Applied,
             "record_check of an unpriced check (no observation) at the current version must apply"
         );
@@ -754,8 +764,8 @@ pub mod job_store {
         assert_eq!(stored.last_availability, Some(Availability::OutOfStock), "the availability must be stored");
         assert_eq!(
             observations(&*store, job.key(), 10).await,
-            vec![observation],
-            "an unpriced check must add no observation"
+            points(&[gap, observation]),
+            "an unpriced check must be kept as a point without a price (a gap), newest first"
         );
     }
 
@@ -858,7 +868,7 @@ pub mod job_store {
         let expected: Vec<Observation> = winner.observation.iter().cloned().collect();
         assert_eq!(
             observations(&*store, job.key(), 10).await,
-            expected,
+            points(&expected),
             "only the winning record_check's observation may be kept"
         );
     }
@@ -962,6 +972,7 @@ pub mod job_store {
         );
 
         kept.reverse();
+        let kept = points(&kept);
         assert_eq!(
             observations(&*store, job.key(), 3).await,
             kept[..3].to_vec(),
@@ -997,6 +1008,285 @@ pub mod job_store {
             observations(&*store, job.key(), 10).await.is_empty(),
             "JobStore::delete must delete the job's history with it"
         );
+    }
+
+    /// Records `outcome` on the stored job at `at`, as a worker would (claim version check
+    /// included), and returns the job after it.
+    async fn record_at<S: JobStore + ?Sized>(store: &S, key: JobKey, outcome: &CheckOutcome, at: Timestamp) -> Job {
+        let job = get(store, key).await.expect("suite setup: the job must exist");
+        let transition = job.after_check(outcome, at, &SchedulePolicy::default(), 0);
+        assert_eq!(
+            record(store, &transition.job, job.version, transition.observation.as_ref()).await,
+            WriteOutcome::Applied,
+            "record_check at the current version must apply"
+        );
+        transition.job
+    }
+
+    /// History is run-length: equal checks extend the newest point (`last_seen_at`, `checks`),
+    /// so a year of one price is one point; a change, another currency, another availability or
+    /// an out-of-stock check starts a point. Newest first, every field intact.
+    pub async fn history_is_run_length_and_counts_checks<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let t0 = now_ms() - ms(400 * 86_400_000);
+        let job = sample_job(UserId::new(), far_future());
+        create(&*store, &job).await;
+        let eur = |amount| priced(amount, Some(Currency::EUR), Some(Availability::InStock));
+        let out = CheckOutcome::Unpriced { availability: Availability::OutOfStock, method: "contract-suite".into() };
+        record_at(&*store, job.key(), &eur("100"), t0).await;
+        // 90 checked 21 times over 360 days: one point.
+        let day = 86_400_000;
+        for i in 0..21 {
+            record_at(&*store, job.key(), &eur(if i % 2 == 0 { "90" } else { "90.00" }), t0 + ms(day + i * 18 * day))
+                .await;
+        }
+        let t_95 = t0 + ms(370 * day);
+        record_at(&*store, job.key(), &eur("95"), t_95).await;
+        record_at(&*store, job.key(), &priced("95", Some(Currency::USD), Some(Availability::InStock)), t_95 + ms(1000))
+            .await;
+        record_at(&*store, job.key(), &out, t_95 + ms(2000)).await;
+        record_at(&*store, job.key(), &out, t_95 + ms(3000)).await;
+        // A failed check leaves the history alone.
+        record_at(&*store, job.key(), &CheckOutcome::Failed(crate::CheckFailure::NoPrice), t_95 + ms(3500)).await;
+        record_at(&*store, job.key(), &eur("80"), t_95 + ms(4000)).await;
+
+        let found = observations(&*store, job.key(), 100).await;
+        let summary: Vec<(Option<String>, Option<Currency>, u64)> = found
+            .iter()
+            .map(|p| (p.price.map(|m| m.amount.normalize().to_string()), p.price.and_then(|m| m.currency), p.checks))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (Some("80".to_owned()), Some(Currency::EUR), 1),
+                (None, None, 2),
+                (Some("95".to_owned()), Some(Currency::USD), 1),
+                (Some("95".to_owned()), Some(Currency::EUR), 1),
+                (Some("90".to_owned()), Some(Currency::EUR), 21),
+                (Some("100".to_owned()), Some(Currency::EUR), 1),
+            ],
+            "history must be run-length, newest first: equal checks extend a point and count, any change starts one"
+        );
+        let ninety = &found[4];
+        assert_eq!(
+            (ninety.first_seen_at, ninety.last_seen_at),
+            (t0 + ms(day), t0 + ms(day + 20 * 18 * day)),
+            "a run must keep when it was first and last seen"
+        );
+        assert_eq!(
+            found[1].availability,
+            Some(Availability::OutOfStock),
+            "an out-of-stock point keeps its availability"
+        );
+        assert_eq!((found[1].first_seen_at, found[1].last_seen_at), (t_95 + ms(2000), t_95 + ms(3000)));
+    }
+
+    /// `from`/`to` keep the points whose run overlaps them; pages follow each other newest first
+    /// and together hold every point once; another owner sees nothing; a bad cursor is refused.
+    pub async fn history_filters_by_time_and_pages<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let t0 = now_ms() - ms(10 * 3_600_000);
+        let job = sample_job(UserId::new(), far_future());
+        create(&*store, &job).await;
+        for (i, amount) in (0_i64..).zip(["10", "11", "12", "13", "14", "15", "16"]) {
+            record_at(&*store, job.key(), &priced(amount, None, None), t0 + ms(i * 3_600_000)).await;
+            // Each run seen twice: the second check half an hour later.
+            record_at(&*store, job.key(), &priced(amount, None, None), t0 + ms(i * 3_600_000 + 1_800_000)).await;
+        }
+        let all = observations(&*store, job.key(), 100).await;
+        assert_eq!(all.len(), 7, "seven runs");
+        let mut paged = Vec::new();
+        let mut cursor = None;
+        for _ in 0..10 {
+            let page = history(&*store, job.key(), &HistoryQuery { limit: 3, cursor, ..HistoryQuery::default() }).await;
+            assert!(page.items.len() <= 3, "a history page must hold at most `limit` points");
+            paged.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(paged, all, "history pages must hold every point once, newest first");
+        // Runs overlapping [t0 + 2h15m, t0 + 4h]: 12 (ends 2h30m), 13, 14.
+        let window = HistoryQuery {
+            from: Some(t0 + ms(2 * 3_600_000 + 900_000)),
+            to: Some(t0 + ms(4 * 3_600_000)),
+            limit: 100,
+            cursor: None,
+        };
+        let amounts: Vec<String> = history(&*store, job.key(), &window)
+            .await
+            .items
+            .iter()
+            .map(|p| p.price.map(|m| m.amount.to_string()).unwrap_or_default())
+            .collect();
+        assert_eq!(amounts, vec!["14", "13", "12"], "from/to must keep the runs that overlap them");
+        let foreign = JobKey { user_id: UserId::new(), job_id: job.id };
+        assert!(observations(&*store, foreign, 100).await.is_empty(), "another user's key must see no history");
+        let bad = HistoryQuery { limit: 3, cursor: Some("not-a-cursor".to_owned()), ..HistoryQuery::default() };
+        assert!(
+            matches!(store.history(job.key(), &bad).await, Err(StoreError::InvalidCursor)),
+            "a history cursor the store did not make must be InvalidCursor"
+        );
+    }
+
+    /// Points last seen longer ago than the retention (default 730 days) are not returned.
+    pub async fn history_older_than_retention_is_not_returned<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let job = sample_job(UserId::new(), far_future());
+        create(&*store, &job).await;
+        let old = now_ms() - ms(800 * 86_400_000);
+        record_at(&*store, job.key(), &priced("50", None, None), old).await;
+        record_at(&*store, job.key(), &priced("50", None, None), old + ms(86_400_000)).await;
+        record_at(&*store, job.key(), &priced("60", None, None), now_ms()).await;
+        let found = observations(&*store, job.key(), 100).await;
+        assert_eq!(found.len(), 1, "a point last seen beyond the retention must not be returned");
+        assert_eq!(found[0].price.map(|m| m.amount), Some(dec("60")));
+    }
+
+    /// `update` (an owner's edit) applies at the current version; at a stale one it changes
+    /// nothing; a check computed before the edit is refused afterwards (so neither side loses
+    /// the other's write silently: the loser re-reads).
+    pub async fn update_is_conditional_on_the_version<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let (job, _) = claimed_job(&*store).await;
+        let edit = JobEdit {
+            target_price: Some(target("55.5")),
+            price_selector: Some(Some(".price".to_owned())),
+            ..JobEdit::default()
+        };
+        let edited = job.edited(&edit, now_ms());
+        assert_eq!(
+            store.update(&edited, job.version - 1).await.expect("update"),
+            WriteOutcome::VersionMismatch,
+            "update at a stale version must be VersionMismatch"
+        );
+        assert_eq!(get(&*store, job.key()).await.as_ref(), Some(&job), "a refused update changes nothing");
+        assert_eq!(store.update(&edited, job.version).await.expect("update"), WriteOutcome::Applied);
+        assert_eq!(get(&*store, job.key()).await.as_ref(), Some(&edited), "update must store the edit exactly");
+        // The worker's check of the pre-edit job must not overwrite the edit.
+        let late = job.after_check(&priced("10", None, None), now_ms(), &SchedulePolicy::default(), 0);
+        assert_eq!(
+            record(&*store, &late.job, job.version, late.observation.as_ref()).await,
+            WriteOutcome::VersionMismatch,
+            "a check recorded at the version before an edit must be refused"
+        );
+        assert_eq!(get(&*store, job.key()).await.as_ref(), Some(&edited), "the edit must survive a late check");
+        // ...and re-applied to the edited job, it is kept with the edit.
+        let retry = edited.after_check(&priced("10", None, None), now_ms(), &SchedulePolicy::default(), 0);
+        assert_eq!(
+            record(&*store, &retry.job, edited.version, retry.observation.as_ref()).await,
+            WriteOutcome::Applied
+        );
+        let stored = get(&*store, job.key()).await.expect("job");
+        assert_eq!((stored.target_price, stored.last_price.map(|m| m.amount)), (target("55.5"), Some(dec("10"))));
+        let gone = JobKey { user_id: UserId::new(), job_id: job.id };
+        let mut foreign = stored.clone();
+        foreign.user_id = gone.user_id;
+        assert_eq!(store.update(&foreign, stored.version).await.expect("update"), WriteOutcome::Gone);
+    }
+
+    /// A paused job is never claimed, however late; resumed, it is due at once.
+    pub async fn paused_job_is_never_claimed_until_resumed<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let now = now_ms();
+        let job = sample_job(UserId::new(), now - ms(1_000));
+        create(&*store, &job).await;
+        let paused = job.edited(&JobEdit { paused: Some(true), ..JobEdit::default() }, now);
+        assert_eq!(store.update(&paused, job.version).await.expect("update"), WriteOutcome::Applied);
+        let far = far_future();
+        let claimed = claim(&*store, far, far + ms(60_000), 100).await;
+        assert!(claimed.iter().all(|c| c.key != job.key()), "a paused job must never be claimed");
+        let resumed = paused.edited(&JobEdit { paused: Some(false), ..JobEdit::default() }, now_ms());
+        assert_eq!(store.update(&resumed, paused.version).await.expect("update"), WriteOutcome::Applied);
+        let claimed = claim(&*store, now_ms() + ms(10), now_ms() + ms(60_000), 100).await;
+        assert!(claimed.iter().any(|c| c.key == job.key()), "a resumed job must be due at once");
+    }
+
+    /// The same user and key within the window replays the first response and creates nothing,
+    /// even when requests race; another user, or the same key after the window, creates.
+    pub async fn create_idempotent_creates_once_per_user_and_key<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let user = UserId::new();
+        let now = now_ms();
+        let first = sample_job(user, far_future());
+        let created = store.create_idempotent(&first, "key-1", "{\"first\":true}", now).await.expect("create");
+        assert_eq!(created, IdempotentCreate::Created);
+        let mut racers = Vec::new();
+        for _ in 0..6 {
+            let store = fixture.store();
+            racers.push(tokio::spawn(async move {
+                let job = sample_job(user, far_future());
+                store.create_idempotent(&job, "key-1", "{\"second\":true}", now + ms(1_000)).await
+            }));
+        }
+        for racer in racers {
+            let outcome = racer.await.expect("task").expect("create_idempotent");
+            assert_eq!(
+                outcome,
+                IdempotentCreate::Replayed { job_id: first.id, response: "{\"first\":true}".to_owned() },
+                "the same key within the window must replay the first response"
+            );
+        }
+        assert_eq!(list_all(&*store, user).await.len(), 1, "a replay must create nothing");
+        // Racing first uses of one key: one creation.
+        let mut racers = Vec::new();
+        for i in 0..6 {
+            let store = fixture.store();
+            racers.push(tokio::spawn(async move {
+                let job = sample_job(user, far_future());
+                store.create_idempotent(&job, "key-2", &format!("{{\"n\":{i}}}"), now).await
+            }));
+        }
+        let mut creations = 0;
+        for racer in racers {
+            if racer.await.expect("task").expect("create_idempotent") == IdempotentCreate::Created {
+                creations += 1;
+            }
+        }
+        assert_eq!(creations, 1, "racing requests with one key must create one job");
+        assert_eq!(list_all(&*store, user).await.len(), 2);
+        let other = sample_job(UserId::new(), far_future());
+        assert_eq!(
+            store.create_idempotent(&other, "key-1", "{}", now).await.expect("create"),
+            IdempotentCreate::Created,
+            "another user's key is another key"
+        );
+        let later = sample_job(user, far_future());
+        assert_eq!(
+            store.create_idempotent(&later, "key-1", "{}", now + ms(25 * 3_600_000)).await.expect("create"),
+            IdempotentCreate::Created,
+            "a key older than the window creates again"
+        );
+        assert_eq!(list_all(&*store, user).await.len(), 3);
+    }
+
+    /// `list_ordered` newest first pages through every job once, newest first.
+    pub async fn list_newest_first_pages_hold_every_job_once<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let user = UserId::new();
+        let mut ids = Vec::new();
+        for _ in 0..7 {
+            let job = sample_job(user, far_future());
+            create(&*store, &job).await;
+            ids.push(job.id);
+        }
+        ids.sort();
+        ids.reverse();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        for _ in 0..10 {
+            let page = store
+                .list_ordered(user, &PageRequest { limit: 3, cursor }, ListOrder::Newest)
+                .await
+                .expect("list_ordered");
+            seen.extend(page.items.iter().map(|j| j.id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, ids, "newest-first pages must hold every job once, newest first");
     }
 
     /// `ping` succeeds on a healthy backend.
@@ -1568,6 +1858,13 @@ macro_rules! job_store_contract_tests {
             clear_pending_alert_on_deleted_job_is_gone_and_does_not_recreate,
             observations_are_newest_first_and_limited,
             delete_removes_observations,
+            history_is_run_length_and_counts_checks,
+            history_filters_by_time_and_pages,
+            history_older_than_retention_is_not_returned,
+            update_is_conditional_on_the_version,
+            paused_job_is_never_claimed_until_resumed,
+            create_idempotent_creates_once_per_user_and_key,
+            list_newest_first_pages_hold_every_job_once,
             ping_succeeds,
         );
     };

@@ -1,10 +1,14 @@
 //! The job store on SQLite.
 
 use async_trait::async_trait;
-use pricetrack_domain::ports::{BackendError, ClaimedJob, JobStore, Page, PageRequest, StoreError, WriteOutcome};
+use pricetrack_domain::history::DEFAULT_RETENTION_DAYS;
+use pricetrack_domain::ports::{
+    BackendError, ClaimedJob, IDEMPOTENCY_WINDOW, IdempotentCreate, JobStore, ListOrder, Page, PageRequest, StoreError,
+    WriteOutcome,
+};
 use pricetrack_domain::{
-    Alert, AlertId, AlertState, Alerting, Availability, CheckInterval, Currency, Job, JobId, JobKey, JobStatus, Money,
-    Observation, ProductUrl, TargetPrice, Timestamp, UserId,
+    Alert, AlertId, AlertState, Alerting, Availability, CheckInterval, Currency, HistoryQuery, Job, JobId, JobKey,
+    JobStatus, Money, Observation, PricePoint, ProductUrl, TargetPrice, Timestamp, UserId,
 };
 use std::sync::LazyLock;
 
@@ -14,26 +18,30 @@ use sqlx::{Sqlite, SqlitePool};
 
 use crate::sql::{self, CorruptRow, col};
 
-/// [`JobStore`] on the SQLite database: table `jobs`, with `observations` beside it.
+/// [`JobStore`] on the SQLite database: table `jobs`, with its run-length history in
+/// `price_points` and the idempotency keys of creation in `idempotency_keys`.
 ///
 /// `claim_due` is one `UPDATE ... RETURNING` statement, atomic under SQLite's single writer, so
 /// overlapping claimers never share a job; `record_check` and `clear_pending_alert` are
-/// conditional updates that never insert.
+/// conditional updates that never insert. History older than the retention (default
+/// [`DEFAULT_RETENTION_DAYS`]) is filtered out on read and pruned as the job's checks are
+/// recorded.
 #[derive(Debug, Clone)]
 pub struct SqliteJobStore {
     pool: SqlitePool,
+    history_retention: chrono::Duration,
 }
 
 const JOB_COLUMNS: &str = "user_id, id, url, target_price, currency, price_selector, \
     check_interval_secs, status, alert_state, last_price, last_price_currency, last_availability, \
     last_checked_at, last_error, consecutive_failures, next_check_at, pending_alert, version, \
-    created_at, updated_at, alerting";
+    created_at, updated_at, alerting, paused";
 
 fn backend(e: impl Into<BackendError>) -> StoreError {
     StoreError::Backend(e.into())
 }
 
-/// A job flattened into column values: bound as `?1`..`?21` in [`JOB_COLUMNS`] order on the way
+/// A job flattened into column values: bound as `?1`..`?22` in [`JOB_COLUMNS`] order on the way
 /// in, decoded from the JSON object [`JOB_JSON`] builds on the way out. One struct both ways, so a
 /// column is added in one place.
 #[derive(Deserialize)]
@@ -61,6 +69,7 @@ struct JobRow {
     /// The job's alert rules and their memory as JSON (`NULL` in rows written before rules: the
     /// defaults).
     alerting: Option<String>,
+    paused: i64,
 }
 
 impl JobRow {
@@ -88,6 +97,7 @@ impl JobRow {
             created_at: sql::millis(job.created_at),
             updated_at: sql::millis(job.updated_at),
             alerting: Some(serde_json::to_string(&job.alerting).map_err(backend)?),
+            paused: i64::from(job.paused),
         })
     }
 
@@ -117,6 +127,7 @@ impl JobRow {
             .bind(self.created_at)
             .bind(self.updated_at)
             .bind(self.alerting)
+            .bind(self.paused)
     }
 }
 
@@ -163,6 +174,7 @@ impl JobRow {
             last_error: self.last_error,
             consecutive_failures: sql::unsigned(self.consecutive_failures, "consecutive_failures")?,
             next_check_at: sql::timestamp(self.next_check_at, "next_check_at")?,
+            paused: self.paused != 0,
             pending_alert,
             version: sql::unsigned(self.version, "version")?,
             alerting: match self.alerting {
@@ -186,19 +198,31 @@ static JOB_JSON: LazyLock<String> = LazyLock::new(|| {
     format!("json_object({})", pairs.join(", "))
 });
 
-fn observation_from_row(job_id: JobId, row: &SqliteRow) -> Result<Observation, CorruptRow> {
+/// One `price_points` row (columns `first_seen_at, last_seen_at, price, currency,
+/// availability, checks`).
+fn point_from_row(row: &SqliteRow) -> Result<PricePoint, CorruptRow> {
     let currency = col::<Option<String>>(row, "currency")?
         .map(|c| Currency::parse(&c).map_err(|_| CorruptRow { column: "currency" }))
         .transpose()?;
     let availability = col::<Option<String>>(row, "availability")?
         .map(|raw| Availability::parse(&raw).ok_or(CorruptRow { column: "availability" }))
         .transpose()?;
-    Ok(Observation {
-        job_id,
-        observed_at: sql::timestamp(col(row, "observed_at")?, "observed_at")?,
-        price: Money::new(sql::decimal(&col::<String>(row, "price")?, "price")?, currency),
+    let price = col::<Option<String>>(row, "price")?
+        .map(|raw| sql::decimal(&raw, "price").map(|amount| Money::new(amount, currency)))
+        .transpose()?;
+    Ok(PricePoint {
+        first_seen_at: sql::timestamp(col(row, "first_seen_at")?, "first_seen_at")?,
+        last_seen_at: sql::timestamp(col(row, "last_seen_at")?, "last_seen_at")?,
+        price,
         availability,
+        checks: sql::unsigned(col(row, "checks")?, "checks")?,
     })
+}
+
+/// A history cursor: `<first_seen_at ms>:<seq>` of the last point of the previous page.
+fn history_cursor(raw: &str) -> Result<(i64, i64), StoreError> {
+    let (at, seq) = raw.split_once(':').ok_or(StoreError::InvalidCursor)?;
+    Ok((at.parse().map_err(|_| StoreError::InvalidCursor)?, seq.parse().map_err(|_| StoreError::InvalidCursor)?))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -207,7 +231,69 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl SqliteJobStore {
     pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self { pool, history_retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)) }
+    }
+
+    /// This store keeping history for `days` days (`PRICETRACK_HISTORY_RETENTION_DAYS`).
+    pub fn with_history_retention_days(mut self, days: u32) -> Self {
+        self.history_retention = chrono::Duration::days(i64::from(days.max(1)));
+        self
+    }
+
+    /// Extends the job's newest point with `observation`, or starts a point; then prunes points
+    /// beyond the retention. Runs inside the transaction that recorded the check.
+    async fn keep_observation(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        job_id: JobId,
+        observation: &Observation,
+    ) -> Result<(), StoreError> {
+        let newest = sqlx::query(
+            "SELECT seq, first_seen_at, last_seen_at, price, currency, availability, checks FROM price_points \
+             WHERE job_id = ?1 ORDER BY first_seen_at DESC, seq DESC LIMIT 1",
+        )
+        .bind(job_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let extend = match &newest {
+            Some(row) => {
+                let point = point_from_row(row).map_err(backend)?;
+                point.continues_with(observation).then(|| col::<i64>(row, "seq")).transpose().map_err(backend)?
+            }
+            None => None,
+        };
+        match extend {
+            Some(seq) => {
+                sqlx::query("UPDATE price_points SET last_seen_at = ?1, checks = checks + 1 WHERE seq = ?2")
+                    .bind(sql::millis(observation.observed_at))
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO price_points (job_id, first_seen_at, last_seen_at, price, currency, availability, \
+                     checks) VALUES (?1, ?2, ?2, ?3, ?4, ?5, 1)",
+                )
+                .bind(job_id.to_string())
+                .bind(sql::millis(observation.observed_at))
+                .bind(observation.price.map(|p| p.amount.to_string()))
+                .bind(observation.price.and_then(|p| p.currency).map(|c| c.as_str().to_owned()))
+                .bind(observation.availability.map(|a| a.as_str()))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+        }
+        sqlx::query("DELETE FROM price_points WHERE job_id = ?1 AND last_seen_at < ?2")
+            .bind(job_id.to_string())
+            .bind(sql::millis(chrono::Utc::now() - self.history_retention))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     /// Whether a job exists, to tell `Gone` from `VersionMismatch` after a refused write.
@@ -232,7 +318,7 @@ impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
         );
         let row = JobRow::from_job(job)?;
         match row.bind(sqlx::query(&sql)).execute(&self.pool).await {
@@ -285,7 +371,7 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn delete(&self, key: JobKey) -> Result<bool, StoreError> {
-        // Observations go with the job (ON DELETE CASCADE).
+        // History goes with the job (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM jobs WHERE user_id = ?1 AND id = ?2")
             .bind(key.user_id.to_string())
             .bind(key.job_id.to_string())
@@ -296,6 +382,11 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = ?1")
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         let done = sqlx::query("DELETE FROM jobs WHERE user_id = ?1")
             .bind(user_id.to_string())
             .execute(&self.pool)
@@ -318,7 +409,8 @@ impl JobStore for SqliteJobStore {
         // `jobs_due` index from the oldest due time and stops after `limit` rows.
         let rows = sqlx::query(
             "UPDATE jobs SET next_check_at = ?1, version = version + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE next_check_at <= ?2 ORDER BY next_check_at LIMIT ?3) \
+             WHERE id IN (SELECT id FROM jobs WHERE next_check_at <= ?2 AND paused = 0 \
+             ORDER BY next_check_at LIMIT ?3) \
              RETURNING user_id, id, version",
         )
         .bind(sql::millis(lease_until))
@@ -358,8 +450,8 @@ impl JobStore for SqliteJobStore {
                  check_interval_secs = ?7, status = ?8, alert_state = ?9, last_price = ?10, \
                  last_price_currency = ?11, last_availability = ?12, last_checked_at = ?13, \
                  last_error = ?14, consecutive_failures = ?15, next_check_at = ?16, \
-                 pending_alert = ?17, version = ?18, created_at = ?19, updated_at = ?20, alerting = ?21 \
-                 WHERE user_id = ?1 AND id = ?2 AND version = ?22",
+                 pending_alert = ?17, version = ?18, created_at = ?19, updated_at = ?20, alerting = ?21, paused = ?22 \
+                 WHERE user_id = ?1 AND id = ?2 AND version = ?23",
             ))
             .bind(expected)
             .execute(&mut *tx)
@@ -370,18 +462,7 @@ impl JobStore for SqliteJobStore {
             return self.refused(job.key()).await;
         }
         if let Some(observation) = observation {
-            sqlx::query(
-                "INSERT INTO observations (job_id, observed_at, price, currency, availability) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(job.id.to_string())
-            .bind(sql::millis(observation.observed_at))
-            .bind(observation.price.amount.to_string())
-            .bind(observation.price.currency.map(|c| c.as_str().to_owned()))
-            .bind(observation.availability.map(|a| a.as_str()))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            self.keep_observation(&mut tx, job.id, observation).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(WriteOutcome::Applied)
@@ -407,23 +488,128 @@ impl JobStore for SqliteJobStore {
         }
     }
 
-    async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
+    async fn history(&self, key: JobKey, query: &HistoryQuery) -> Result<Page<PricePoint>, StoreError> {
+        let (before_at, before_seq) = match &query.cursor {
+            Some(raw) => history_cursor(raw)?,
+            None => (i64::MAX, i64::MAX),
+        };
+        let kept_since = chrono::Utc::now() - self.history_retention;
+        let from = query.from.map_or(kept_since, |from| from.max(kept_since));
+        let to = query.to.map_or(i64::MAX, sql::millis);
+        let limit = query.limit.clamp(1, HistoryQuery::MAX_LIMIT);
         let rows = sqlx::query(
-            "SELECT o.observed_at, o.price, o.currency, o.availability \
-             FROM observations o JOIN jobs j ON j.id = o.job_id \
-             WHERE j.user_id = ?1 AND j.id = ?2 \
-             ORDER BY o.observed_at DESC, o.seq DESC LIMIT ?3",
+            "SELECT p.seq, p.first_seen_at, p.last_seen_at, p.price, p.currency, p.availability, p.checks \
+             FROM price_points p JOIN jobs j ON j.id = p.job_id \
+             WHERE j.user_id = ?1 AND j.id = ?2 AND p.job_id = ?2 AND p.last_seen_at >= ?3 AND p.first_seen_at <= ?4 \
+             AND (p.first_seen_at, p.seq) < (?5, ?6) \
+             ORDER BY p.first_seen_at DESC, p.seq DESC LIMIT ?7",
         )
         .bind(key.user_id.to_string())
         .bind(key.job_id.to_string())
-        .bind(i64::from(limit))
+        .bind(sql::millis(from))
+        .bind(to)
+        .bind(before_at)
+        .bind(before_seq)
+        .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(|row| observation_from_row(key.job_id, row)).collect::<Result<Vec<_>, _>>().map_err(backend)
+        let more = rows.len() > limit as usize;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        let items = rows.iter().map(point_from_row).collect::<Result<Vec<_>, _>>().map_err(backend)?;
+        let next_cursor = match rows.last() {
+            Some(row) if more => {
+                let at: i64 = col(row, "first_seen_at").map_err(backend)?;
+                let seq: i64 = col(row, "seq").map_err(backend)?;
+                Some(format!("{at}:{seq}"))
+            }
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn create_idempotent(
+        &self,
+        job: &Job,
+        idempotency_key: &str,
+        response: &str,
+        now: Timestamp,
+    ) -> Result<IdempotentCreate, StoreError> {
+        let window = chrono::Duration::from_std(IDEMPOTENCY_WINDOW).map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Writes first (takes the write lock): claims the key unless a fresh claim holds it.
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, job_id, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (user_id, key) DO UPDATE SET job_id = excluded.job_id, response = excluded.response, \
+             created_at = excluded.created_at WHERE idempotency_keys.created_at <= ?6",
+        )
+        .bind(job.user_id.to_string())
+        .bind(idempotency_key)
+        .bind(job.id.to_string())
+        .bind(response)
+        .bind(sql::millis(now))
+        .bind(sql::millis(now - window))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if claimed.rows_affected() == 0 {
+            let row = sqlx::query("SELECT job_id, response FROM idempotency_keys WHERE user_id = ?1 AND key = ?2")
+                .bind(job.user_id.to_string())
+                .bind(idempotency_key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tx.rollback().await.map_err(backend)?;
+            let job_id = sql::parsed(&col::<String>(&row, "job_id").map_err(backend)?, "job_id").map_err(backend)?;
+            return Ok(IdempotentCreate::Replayed { job_id, response: col(&row, "response").map_err(backend)? });
+        }
+        let sql = format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+        );
+        match JobRow::from_job(job)?.bind(sqlx::query(&sql)).execute(&mut *tx).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+            Err(e) => return Err(backend(e)),
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(IdempotentCreate::Created)
+    }
+
+    async fn list_ordered(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+        order: ListOrder,
+    ) -> Result<Page<Job>, StoreError> {
+        if order == ListOrder::Oldest {
+            return self.list(user_id, page).await;
+        }
+        // The cursor is the id of the last job of the previous page; `~` sorts after every id.
+        let before = match &page.cursor {
+            Some(cursor) => cursor.parse::<JobId>().map_err(|_| StoreError::InvalidCursor)?.to_string(),
+            None => "~".to_owned(),
+        };
+        let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
+        let sql = format!(
+            "SELECT json_group_array({}) FROM \
+             (SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3)",
+            *JOB_JSON
+        );
+        let json: String = sqlx::query_scalar(&sql)
+            .bind(user_id.to_string())
+            .bind(before)
+            .bind(i64::from(limit) + 1)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        let rows: Vec<JobRow> = serde_json::from_str(&json).map_err(|_| backend(CorruptRow { column: "jobs" }))?;
+        let mut items = rows.into_iter().map(JobRow::into_job).collect::<Result<Vec<_>, _>>().map_err(backend)?;
+        items.sort_by_key(|job| std::cmp::Reverse(job.id));
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_cursor = if more { items.last().map(|job| job.id.to_string()) } else { None };
+        Ok(Page { items, next_cursor })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

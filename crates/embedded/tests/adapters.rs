@@ -226,3 +226,47 @@ async fn webhook_failures_are_errors_that_leak_no_url_or_email() {
 async fn log_notifier_always_succeeds() {
     LogNotifier.publish(&alert(UserId::new(), None)).await.expect("logging never fails");
 }
+
+/// Run-length history counted in rows: a year of daily checks at one price is one row of
+/// `price_points`; a change adds one; deleting the job removes them.
+#[tokio::test]
+async fn a_year_of_unchanged_prices_is_one_row() {
+    use pricetrack_domain::testing::sample_job;
+    use pricetrack_domain::{Availability, CheckOutcome, CheckedOffer, SchedulePolicy};
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("pricetrack.db");
+    let db = Database::open(&path).await.expect("open");
+    let store = db.jobs();
+    let start = chrono::Utc::now() - chrono::Duration::days(366);
+    let job = sample_job(UserId::new(), start);
+    store.create(&job).await.expect("create");
+    let priced = |amount: &str| {
+        CheckOutcome::Priced(CheckedOffer {
+            price: Money::new(Decimal::from_str(amount).expect("decimal"), Some(Currency::EUR)),
+            availability: Some(Availability::InStock),
+            method: "test".into(),
+        })
+    };
+    let mut current = job.clone();
+    for day in 0..=365 {
+        let t =
+            current.after_check(&priced("42.00"), start + chrono::Duration::days(day), &SchedulePolicy::default(), 0);
+        store.record_check(&t.job, current.version, t.observation.as_ref()).await.expect("record");
+        current = t.job;
+    }
+    let t = current.after_check(&priced("41"), chrono::Utc::now(), &SchedulePolicy::default(), 0);
+    store.record_check(&t.job, current.version, t.observation.as_ref()).await.expect("record");
+
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
+    let rows = |pool: sqlx::SqlitePool| async move {
+        sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(checks), 0) AS checks FROM price_points")
+            .fetch_one(&pool)
+            .await
+            .map(|row| (row.get::<i64, _>("n"), row.get::<i64, _>("checks")))
+            .expect("count")
+    };
+    assert_eq!(rows(pool.clone()).await, (2, 367), "366 equal checks are one row; the change is another");
+    assert!(store.delete(job.key()).await.expect("delete"));
+    assert_eq!(rows(pool).await, (0, 0), "deleting the job deletes its history");
+}

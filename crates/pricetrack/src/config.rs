@@ -40,6 +40,8 @@ pub struct ServeConfig {
     pub user_agent: Option<String>,
     /// Per-host politeness and the headless browser (`PRICETRACK_HOST_*`, `PRICETRACK_BROWSER_*`).
     pub scrape: ScrapeSettings,
+    /// `PRICETRACK_HISTORY_RETENTION_DAYS`: how long price history is kept (default 730).
+    pub history_retention_days: u32,
     /// Alert delivery: SMTP for email channels, retry back-off.
     pub delivery: DeliveryConfig,
 }
@@ -124,6 +126,7 @@ impl ServeConfig {
         let user_agent = env.string(vars::USER_AGENT);
         let scrape = env.scrape_settings()?;
         let delivery = DeliveryConfig::from_settings(env)?;
+        let history_retention_days = env.history_retention_days()?;
 
         Ok(Self {
             listen,
@@ -139,6 +142,7 @@ impl ServeConfig {
             user_agent,
             scrape,
             delivery,
+            history_retention_days,
         })
     }
 }

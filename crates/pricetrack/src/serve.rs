@@ -47,7 +47,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let db = Database::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
     let users: Arc<dyn UserStore> = Arc::new(db.users());
     let sessions: Arc<dyn SessionStore> = Arc::new(db.users());
-    let jobs: Arc<dyn JobStore> = Arc::new(db.jobs());
+    let jobs: Arc<dyn JobStore> = Arc::new(db.jobs().with_history_retention_days(config.history_retention_days));
     let queue: Arc<dyn CheckQueue> = Arc::new(
         db.queue(QueueSettings { visibility_timeout: VISIBILITY_TIMEOUT, max_receive_count: MAX_RECEIVE_COUNT }),
     );

@@ -157,7 +157,7 @@ async fn sign_up_to_alert_exactly_once() {
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     let job: Value = r.json().await.expect("job json");
     let job_id = job["id"].as_str().expect("job id").to_owned();
     assert_eq!(job["status"], "pending");
@@ -251,11 +251,12 @@ async fn jobs_and_sessions_survive_a_restart() {
         .to_owned();
     let r = client
         .post(format!("{api}/jobs"))
-        .json(&json!({"url": format!("http://{shop_addr}/widget"), "target_price": 60, "check_interval_secs": 3600}))
+        .json(&json!({"url": format!("http://{shop_addr}/widget"), "target_price": 60, "check_interval_secs": 1}))
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
+    let job_id = r.json::<Value>().await.expect("job json")["id"].as_str().expect("id").to_owned();
     wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned()).await;
     assert!(tracker.terminate().success());
 
@@ -263,7 +264,7 @@ async fn jobs_and_sessions_survive_a_restart() {
     let tracker = Tracker::start(data_dir.path(), &hook).await;
     let r = reqwest::Client::new()
         .get(format!("{}/api/v1/jobs", tracker.base))
-        .header("cookie", cookie)
+        .header("cookie", &cookie)
         .send()
         .await
         .expect("list");
@@ -271,6 +272,16 @@ async fn jobs_and_sessions_survive_a_restart() {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["jobs"].as_array().expect("jobs").len(), 1);
     assert_eq!(body["jobs"][0]["status"], "alerted");
+    // The job (interval 1 s) is checked again after the restart, still below its target: that
+    // check must not alert again, so the restart kept the alert state.
+    let before = body["jobs"][0]["last_checked_at"].clone();
+    let job_url = format!("{}/api/v1/jobs/{job_id}", tracker.base);
+    let restarted = reqwest::Client::new();
+    wait_for("a check after the restart", Duration::from_secs(20), async || {
+        let job: Value = restarted.get(&job_url).header("cookie", &cookie).send().await.ok()?.json().await.ok()?;
+        (job["last_checked_at"] != before).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "a restart does not alert again");
     assert!(tracker.terminate().success());
@@ -304,7 +315,7 @@ async fn signed_in(api: &str, email: &str) -> reqwest::Client {
 /// Creates a job through the API and returns its id.
 async fn create_job(client: &reqwest::Client, api: &str, body: Value) -> String {
     let r = client.post(format!("{api}/jobs")).json(&body).send().await.expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     let job: Value = r.json().await.expect("job json");
     assert_eq!(job["price_selector"], body["price_selector"]);
     job["id"].as_str().expect("job id").to_owned()
@@ -447,5 +458,130 @@ async fn a_price_drawn_by_javascript_is_read_through_the_browser() {
             .await;
     assert_eq!(alert["job_id"], job_id.as_str());
     assert_eq!(alert["price"], "18.50");
+    assert!(tracker.terminate().success());
+}
+
+/// The newest history point's price and its number of checks.
+async fn newest_point(client: &reqwest::Client, job_url: &str) -> Option<(String, u64)> {
+    let history: Value = client.get(format!("{job_url}/history")).send().await.ok()?.json().await.ok()?;
+    let newest = history["points"].get(0)?;
+    Some((newest["price"].as_str()?.to_owned(), newest["checks"].as_u64()?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_edit_and_pause() {
+    let shop = Shop::default();
+    *shop.price.lock().expect("price") = "100".into();
+    let shop_addr = serve_on_loopback(Router::new().route("/widget", get(product_page)).with_state(shop.clone())).await;
+    let inbox = Inbox::default();
+    let hook_addr =
+        serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start(data_dir.path(), &format!("http://{hook_addr}/hook")).await;
+    let api = format!("{}/api/v1", tracker.base);
+    let client = signed_in(&api, "cleo@example.com").await;
+    let r = client
+        .post(format!("{api}/jobs"))
+        .json(&json!({"url": format!("http://{shop_addr}/widget"), "target_price": "50", "currency": "EUR",
+            "check_interval_secs": 1}))
+        .send()
+        .await
+        .expect("create job");
+    assert_eq!(r.status(), 201);
+    let location = r.headers().get("location").expect("Location").to_str().expect("ascii").to_owned();
+    let job_url = format!("{}{location}", tracker.base);
+
+    // 100 -> 90 (seen twice: one point) -> 95 -> 80, each price seen before the next.
+    for (price, checks) in [("100", 1), ("90", 2), ("95", 1), ("80", 1)] {
+        *shop.price.lock().expect("price") = price.into();
+        wait_for(&format!("{price} in the history"), Duration::from_secs(20), async || {
+            let (newest, seen) = newest_point(&client, &job_url).await?;
+            (newest == price && seen >= checks).then_some(())
+        })
+        .await;
+    }
+    let history: Value =
+        client.get(format!("{job_url}/history")).send().await.expect("history").json().await.expect("json");
+    let prices: Vec<&str> =
+        history["points"].as_array().expect("points").iter().map(|p| p["price"].as_str().expect("price")).collect();
+    assert_eq!(prices, vec!["80", "95", "90", "100"], "the unchanged 90 is one point: {history}");
+    assert!(history["points"][2]["checks"].as_u64().expect("checks") >= 2);
+    assert_eq!(history["stats"]["lowest"]["price"], "80");
+    assert_eq!(history["stats"]["lowest"]["currency"], "EUR");
+    assert_eq!(history["stats"]["highest"]["price"], "100");
+    let days: Value = client
+        .get(format!("{job_url}/history?resolution=day"))
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    assert!(!days["points"].as_array().expect("points").is_empty());
+    assert!(inbox.alerts.lock().expect("inbox").is_empty(), "no alert above the target");
+
+    // Raise the target above the current price (with the ETag): one alert at the next check.
+    let current = client.get(&job_url).send().await.expect("get");
+    let tag = current.headers().get("etag").expect("ETag").to_str().expect("ascii").to_owned();
+    let r = client
+        .patch(&job_url)
+        .header("content-type", "application/merge-patch+json")
+        .header("if-match", &tag)
+        .body(r#"{"target_price": "85"}"#)
+        .send()
+        .await
+        .expect("patch");
+    // A check may have bumped the version since the GET: then the ETag is stale (412) and a
+    // plain PATCH applies on top of the fresh job.
+    let r = if r.status() == 412 {
+        client
+            .patch(&job_url)
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"target_price": "85"}"#)
+            .send()
+            .await
+            .expect("patch")
+    } else {
+        r
+    };
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.expect("json")["target_price"], "85");
+    let alert =
+        wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned())
+            .await;
+    assert_eq!(alert["target_price"], "85");
+    assert_eq!(alert["price"], "80");
+
+    // Pause: no more checks.
+    let r = client
+        .patch(&job_url)
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"paused": true}"#)
+        .send()
+        .await
+        .expect("pause");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.expect("json")["status"], "paused");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let paused: Value = client.get(&job_url).send().await.expect("get").json().await.expect("json");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later: Value = client.get(&job_url).send().await.expect("get").json().await.expect("json");
+    assert_eq!(later["status"], "paused");
+    assert_eq!(later["last_checked_at"], paused["last_checked_at"], "a paused job is not checked");
+    // Resume: checked again soon.
+    let r = client
+        .patch(&job_url)
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"paused": false}"#)
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(r.status(), 200);
+    wait_for("a check after resuming", Duration::from_secs(20), async || {
+        let job: Value = client.get(&job_url).send().await.ok()?.json().await.ok()?;
+        (job["last_checked_at"] != later["last_checked_at"]).then_some(())
+    })
+    .await;
+    assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "still one alert: the price did not cross again");
     assert!(tracker.terminate().success());
 }

@@ -196,8 +196,19 @@ impl Checker {
             tracing::warn!(job_id = %key.job_id, error = %e, "could not give a host slot back; it expires by itself");
         }
         let now = (self.clock)();
-        let transition = job.after_check(&outcome, now, &self.policy, jitter());
-        let written = self.jobs.record_check(&transition.job, job.version, transition.observation.as_ref()).await?;
+        let mut transition = job.after_check(&outcome, now, &self.policy, jitter());
+        let mut written = self.jobs.record_check(&transition.job, job.version, transition.observation.as_ref()).await?;
+        if written == WriteOutcome::VersionMismatch
+            && let Some(fresh) = self.jobs.get(key).await?
+            && fresh.last_checked_at == job.last_checked_at
+            && !fresh.paused
+        {
+            // The owner edited the job during the check (no other check was recorded since):
+            // the outcome is applied to the edited job, so neither the edit nor the check's
+            // result is lost. The edited target decides the alert.
+            transition = fresh.after_check(&outcome, now, &self.policy, jitter());
+            written = self.jobs.record_check(&transition.job, fresh.version, transition.observation.as_ref()).await?;
+        }
         match written {
             WriteOutcome::Applied => {
                 // Decided by this check (not the one left in the outbox by an earlier check).

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pricetrack_domain::ports::{JobStore, Notifier};
 use pricetrack_domain::{
-    AlertState, Availability, CheckFailure, CheckOutcome, CheckRequest, Currency, JobStatus, Money, ProductUrl,
-    SchedulePolicy,
+    AlertState, Availability, CheckFailure, CheckOutcome, CheckRequest, Currency, HistoryQuery, JobStatus, Money,
+    ProductUrl, SchedulePolicy,
 };
 use pricetrack_scraper::{
     Checker, FetchError, FetchedPage, HandleOutcome, PageFetcher, StaticFetcher, StaticFetcherSettings,
@@ -55,9 +55,14 @@ async fn price_below_target_alerts_exactly_once() {
     assert_eq!(stored.last_price, Some(eur("49.99")));
     assert_eq!(stored.version, request.job_version + 1);
     assert!(stored.next_check_at > chrono::Utc::now() + chrono::Duration::minutes(50));
-    let observations = env.jobs.observations(job.key(), 10).await.expect("observations");
+    let observations = env
+        .jobs
+        .history(job.key(), &HistoryQuery { limit: 10, ..HistoryQuery::default() })
+        .await
+        .expect("history")
+        .items;
     assert_eq!(observations.len(), 1);
-    assert_eq!(observations[0].price, eur("49.99"));
+    assert_eq!(observations[0].price, Some(eur("49.99")));
 }
 
 #[tokio::test]
@@ -154,7 +159,14 @@ async fn a_job_deleted_during_its_check_is_not_recreated_and_does_not_alert() {
     assert_eq!(checker.handle(request).await.expect("handled"), HandleOutcome::Discarded);
     assert_eq!(env.job(job.key()).await, None, "not re-created");
     assert!(notifier.alerts().is_empty());
-    assert!(env.jobs.observations(job.key(), 10).await.expect("observations").is_empty());
+    assert!(
+        env.jobs
+            .history(job.key(), &HistoryQuery { limit: 10, ..HistoryQuery::default() })
+            .await
+            .expect("history")
+            .items
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -176,7 +188,14 @@ async fn a_page_without_a_price_is_a_failed_check_without_alert_or_price() {
     assert_eq!(stored.consecutive_failures, 1);
     assert!(stored.last_checked_at.is_some());
     assert!(notifier.alerts().is_empty());
-    assert!(env.jobs.observations(job.key(), 10).await.expect("observations").is_empty());
+    assert!(
+        env.jobs
+            .history(job.key(), &HistoryQuery { limit: 10, ..HistoryQuery::default() })
+            .await
+            .expect("history")
+            .items
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -246,9 +265,14 @@ async fn an_out_of_stock_page_without_a_price_is_a_successful_check() {
     assert_eq!(stored.version, request.job_version + 1);
     assert!(notifier.alerts().is_empty());
     assert_eq!(
-        env.jobs.observations(job.key(), 10).await.expect("observations").len(),
-        1,
-        "only the priced check is kept as history"
+        env.jobs
+            .history(job.key(), &HistoryQuery { limit: 10, ..HistoryQuery::default() })
+            .await
+            .expect("history")
+            .items
+            .len(),
+        2,
+        "the priced check and the sold-out gap are history; the failed check is not"
     );
 }
 
@@ -377,7 +401,15 @@ async fn a_price_back_above_target_rearms_and_the_next_crossing_alerts_again() {
     let alerts = notifier.alerts();
     assert_ne!(alerts[0].id, alerts[1].id, "one alert per crossing");
     assert_eq!(alerts[1].price, eur("79.99"));
-    assert_eq!(env.jobs.observations(job.key(), 10).await.expect("observations").len(), 4);
+    assert_eq!(
+        env.jobs
+            .history(job.key(), &HistoryQuery { limit: 10, ..HistoryQuery::default() })
+            .await
+            .expect("history")
+            .items
+            .len(),
+        4
+    );
 }
 
 /// Stands in for the browser at this level (the real one is tested in `pricetrack-browser` and

@@ -8,8 +8,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use async_trait::async_trait;
 use pricetrack_aws::AwsAdapters;
-use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, Page, PageRequest, StoreError, WriteOutcome};
-use pricetrack_domain::{AlertId, Job, JobKey, Observation, SchedulePolicy, Timestamp, UserId};
+use pricetrack_domain::ports::{
+    CheckQueue, ClaimedJob, IdempotentCreate, JobStore, ListOrder, Page, PageRequest, StoreError, WriteOutcome,
+};
+use pricetrack_domain::{
+    AlertId, HistoryQuery, Job, JobKey, Observation, PricePoint, SchedulePolicy, Timestamp, UserId,
+};
 use pricetrack_rescheduler::{DEFAULT_BATCH_LIMIT, RescheduleError, RunReport};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -274,8 +278,31 @@ impl JobStore for DeadlineJobStore {
         self.inner.clear_pending_alert(key, alert_id).await
     }
 
-    async fn observations(&self, key: JobKey, limit: u32) -> Result<Vec<Observation>, StoreError> {
-        self.inner.observations(key, limit).await
+    async fn history(&self, key: JobKey, query: &HistoryQuery) -> Result<Page<PricePoint>, StoreError> {
+        self.inner.history(key, query).await
+    }
+
+    async fn create_idempotent(
+        &self,
+        job: &Job,
+        idempotency_key: &str,
+        response: &str,
+        now: Timestamp,
+    ) -> Result<IdempotentCreate, StoreError> {
+        self.inner.create_idempotent(job, idempotency_key, response, now).await
+    }
+
+    async fn list_ordered(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+        order: ListOrder,
+    ) -> Result<Page<Job>, StoreError> {
+        self.inner.list_ordered(user_id, page, order).await
+    }
+
+    async fn update(&self, job: &Job, expected_version: u64) -> Result<WriteOutcome, StoreError> {
+        self.inner.update(job, expected_version).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

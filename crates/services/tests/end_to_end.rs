@@ -111,7 +111,7 @@ async fn sign_up_to_one_alert_and_a_killed_scraper_loses_nothing() {
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     let job: Value = r.json().await.expect("job json");
     let job_id = job["id"].as_str().expect("job id").to_owned();
     let job_url = format!("{api_url}/jobs/{job_id}");
@@ -192,7 +192,7 @@ async fn sign_up_to_one_alert_and_a_killed_scraper_loses_nothing() {
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202, "the job is stored even when its first check request is not queued");
+    assert_eq!(r.status(), 201, "the job is stored even when its first check request is not queued");
     let orphan: Value = r.json().await.expect("job json");
     let orphan_url = format!("{api_url}/jobs/{}", orphan["id"].as_str().expect("id"));
     assert!(broken_api.log().contains("the lease will bring the job back"), "{}", broken_api.log());

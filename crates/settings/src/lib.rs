@@ -293,6 +293,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.secs_at_least(vars::LEASE_SECS, DEFAULT_LEASE_SECS, 1)
     }
 
+    /// `PRICETRACK_HISTORY_RETENTION_DAYS`: how long price history is kept (default 730, 1 to
+    /// 36500).
+    pub fn history_retention_days(&self) -> Result<u32, ConfigError> {
+        self.number_in("PRICETRACK_HISTORY_RETENTION_DAYS", 730, 1..=36_500)
+    }
+
     /// `PRICETRACK_ALLOW_PRIVATE_TARGETS` (default false).
     pub fn allow_private_targets(&self) -> Result<bool, ConfigError> {
         self.bool_or(vars::ALLOW_PRIVATE_TARGETS, false)

@@ -185,7 +185,7 @@ impl TestApp {
     /// Creates a valid job; returns its JSON.
     pub async fn job(&self, token: &str, url: &str) -> Value {
         let response = self.create_job(token, &json!({"url": url, "target_price": "79.99"})).await;
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.unwrap()
     }
 
