@@ -328,6 +328,24 @@ def consistency_ports(rendered: dict[str, list[dict]], facts: dict) -> None:
             pp = dig(c, f"{probe}.httpGet.port")
             if pp is not None and pp not in ports and pp != ports.get("http"):
                 problems.append(f"api {probe} port {pp} is not a container port")
+        # Probe timings against the API's own bounds (issue 15): readiness answers within
+        # readyz_answer_bound_ms, so its timeout covers that, fails within 2 s, and a dependency
+        # outage takes the pod out of the Service within 10 s; liveness never restarts the pod
+        # for less than 30 s of silence.
+        ready_timeout = dig(c, "readinessProbe.timeoutSeconds") or 1
+        ready_period = dig(c, "readinessProbe.periodSeconds") or 10
+        ready_threshold = dig(c, "readinessProbe.failureThreshold") or 3
+        if ready_timeout * 1000 < facts["api"]["readyz_answer_bound_ms"]:
+            problems.append(f"readinessProbe timeoutSeconds {ready_timeout} is below /readyz's answer bound ({facts['api']['readyz_answer_bound_ms']} ms)")
+        if ready_timeout * 1000 > facts["api"]["dependency_deadline_ms"]:
+            problems.append(f"readinessProbe timeoutSeconds {ready_timeout} waits longer than the API's dependency deadline")
+        if ready_period * ready_threshold > 10:
+            problems.append(f"readinessProbe takes {ready_period * ready_threshold} s (period x failureThreshold) to take a pod out; at most 10")
+        live_timeout = dig(c, "livenessProbe.timeoutSeconds") or 1
+        live_period = dig(c, "livenessProbe.periodSeconds") or 10
+        live_threshold = dig(c, "livenessProbe.failureThreshold") or 3
+        if live_timeout < 1 or live_period * live_threshold < 30:
+            problems.append(f"livenessProbe restarts after {live_period * live_threshold} s of silence; at least 30")
         svc = named(objs, "Service", "api")
         if not svc or svc["spec"]["ports"][0]["targetPort"] not in ("http", port):
             problems.append("Service api does not target the container's http port")
@@ -341,7 +359,7 @@ def consistency_ports(rendered: dict[str, list[dict]], facts: dict) -> None:
                     prefix = dig(m, "path.value")
                     if prefix and not any(r.startswith(prefix) for r in routes):
                         problems.append(f"HTTPRoute path {prefix} matches no route of the API")
-        check(f"api ports and probe paths in {d} == the API (port {port}, routes of crates/api)", problems)
+        check(f"api ports, probe paths and probe timings in {d} == the API (port {port}, routes of crates/api, /readyz bound)", problems)
     # The Dockerfile's api image exposes the same port.
     text = (ROOT / "Dockerfile").read_text()
     stage = re.search(r"^FROM \S+ AS api\n(.*?)(?=^FROM )", text, re.M | re.S)

@@ -31,6 +31,10 @@ pub const PROBE_PERIOD: Duration = Duration::from_millis(500);
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 /// A probe that succeeds but takes longer than this marks the dependency `slow` (still ready).
 pub const SLOW_PROBE: Duration = Duration::from_millis(300);
+/// The longest `GET /readyz` waits for the prober's first round (right after start-up); at any
+/// other time it answers from the cache at once. The readiness probe's timeout in the manifests
+/// must be at least this (the deployment checks read it from `deploy-facts`).
+pub const READYZ_FIRST_PROBE_WAIT: Duration = PROBE_TIMEOUT.saturating_add(Duration::from_millis(100));
 /// Requests served at once; further ones are shed with `503` (probes are never shed).
 pub const MAX_IN_FLIGHT: usize = 1024;
 /// Longest a request that needs a dependency may take before it is answered `503`.
@@ -292,7 +296,7 @@ pub(crate) async fn readyz(axum::Extension(health): axum::Extension<Arc<Health>>
     // Just after start-up, wait for the first round of probes (bounded by the probe timeout)
     // rather than answer "unknown".
     let mut probed = health.probed.subscribe();
-    let _ = tokio::time::timeout(PROBE_TIMEOUT + Duration::from_millis(100), probed.wait_for(|done| *done)).await;
+    let _ = tokio::time::timeout(READYZ_FIRST_PROBE_WAIT, probed.wait_for(|done| *done)).await;
     let states = health.states();
     // A dependency no request waits on (the queue, the notifier) is reported but does not take
     // the pod out of the Service.

@@ -96,6 +96,9 @@ pub fn facts() -> Result<Value, String> {
             "listen_var": pricetrack_settings::vars::LISTEN,
             "default_listen": listen.to_string(),
             "port": listen.port(),
+            // What the probes' timings must agree with (crates/api/src/resilience.rs).
+            "readyz_answer_bound_ms": pricetrack_api::resilience::READYZ_FIRST_PROBE_WAIT.as_millis(),
+            "dependency_deadline_ms": pricetrack_api::resilience::DEPENDENCY_DEADLINE.as_millis(),
         },
         "scraper": {
             "default_shutdown_grace_secs": pricetrack_services::config::DEFAULT_SHUTDOWN_GRACE_SECS,
