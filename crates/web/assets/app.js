@@ -135,6 +135,10 @@ const STATUS_WORDS = {
 };
 
 function page(title, ...children) {
+  // A page whose calls answer after the user has moved to sign-in (sign-out, an expired session)
+  // must not draw over the sign-in form.
+  const onAuthPage = location.hash === "#/signin" || location.hash === "#/signup";
+  if (onAuthPage && title !== "Sign in" && title !== "Create your account") return;
   document.title = `${title} · pricetrack`;
   main.replaceChildren(h("h1", {}, title), ...children);
   main.focus({ preventScroll: true });
