@@ -184,7 +184,10 @@ impl From<StoreError> for ApiError {
 
 impl From<SessionStoreError> for ApiError {
     fn from(value: SessionStoreError) -> Self {
-        Self::internal(value)
+        // The session store failing is an outage like any other store's: 503, not 500.
+        match value {
+            other @ SessionStoreError::Backend(_) => Self::Unavailable(Some(Box::new(other))),
+        }
     }
 }
 

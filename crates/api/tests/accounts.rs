@@ -165,7 +165,7 @@ async fn sqlite_rows(app: &TestApp, user_id: &str) -> (i64, i64, i64, i64) {
     let sessions = count("SELECT count(*) FROM sessions WHERE user_id = ?1").await;
     let jobs = count("SELECT count(*) FROM jobs WHERE user_id = ?1").await;
     let observations =
-        count("SELECT count(*) FROM observations WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?1)").await;
+        count("SELECT count(*) FROM price_points WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?1)").await;
     (users, sessions, jobs, observations)
 }
 
@@ -378,8 +378,8 @@ async fn state_changing_requests_from_a_foreign_origin_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(own.status(), StatusCode::ACCEPTED);
-    assert_eq!(app.create_job(&token, &body).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(own.status(), StatusCode::CREATED);
+    assert_eq!(app.create_job(&token, &body).await.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]

@@ -231,7 +231,7 @@ async fn jobs_take_rules_a_cooldown_a_snooze_and_their_own_channels() {
         "channels": [channel_id]
     });
     let response = app.create_job(&token, &body).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.status(), StatusCode::CREATED);
     let job: Value = response.json().await.unwrap();
     assert_eq!(job["rules"], body["rules"]);
     assert_eq!(job["cooldown_hours"], 12);

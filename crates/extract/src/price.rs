@@ -214,6 +214,14 @@ fn symbol_at(chars: &[char], at: usize, def: &SymbolDef) -> Option<usize> {
         }
         i += 1;
     }
+    // A letter code glued to a dash and what follows (`DH-900`, `TL-WR841N`) names a model, not
+    // a currency beside its amount.
+    if def.text.chars().last().is_some_and(char::is_alphabetic)
+        && chars.get(i).is_some_and(|c| is_dash(*c))
+        && chars.get(i + 1).is_some_and(|c| c.is_alphanumeric())
+    {
+        return None;
+    }
     if def.letter_boundary {
         let starts_with_letter = def.text.chars().next().is_some_and(char::is_alphabetic);
         let ends_with_letter = def.text.chars().last().is_some_and(char::is_alphabetic);

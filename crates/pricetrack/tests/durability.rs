@@ -92,14 +92,14 @@ impl Tracker {
     }
 }
 
-/// Creates jobs one after another until `stop`; every acknowledged (202) id goes to `acked`.
+/// Creates jobs one after another until `stop`; every acknowledged (201) id goes to `acked`.
 async fn burst(base: String, client: reqwest::Client, acked: Arc<Mutex<Vec<String>>>, stop: Arc<Mutex<bool>>) {
     let mut n = 0u32;
     while !*stop.lock().expect("stop") {
         n += 1;
         let body = json!({"url": format!("https://shop.example/item/{n}"), "target_price": "10", "currency": "EUR"});
         let Ok(response) = client.post(format!("{base}/jobs")).json(&body).send().await else { return };
-        if response.status() != 202 {
+        if response.status() != 201 {
             return;
         }
         let Ok(job) = response.json::<Value>().await else { return };

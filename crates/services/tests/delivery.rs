@@ -112,7 +112,7 @@ async fn alerts_reach_a_users_channels_through_the_delivery_queue() {
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
 
     // The email arrives through its own subscription.
     let emails = wait_for("the alert email", Duration::from_secs(30), async || {

@@ -141,7 +141,7 @@ async fn aws_hanging_then_refusing_gets_fast_503s_and_everything_recovers() {
         .send()
         .await
         .expect("create job");
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     let job: Value = r.json().await.expect("job");
     let job_url = format!("{api_url}/jobs/{}", job["id"].as_str().expect("job id"));
     wait_for("the first check", Duration::from_secs(30), async || {
