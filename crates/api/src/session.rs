@@ -33,6 +33,10 @@ pub(crate) const SECURE_COOKIE_NAME: &str = "__Host-Authorization";
 
 /// How long this process trusts its memory that a session is live.
 pub(crate) const LIVE_SESSION_TTL: Duration = Duration::from_secs(5);
+/// While the session store is down, a session this process saw live less than this long ago is
+/// still let in (revocations made in this process are forgotten at once): an outage of the
+/// account database must not sign everybody out of the jobs they can still read.
+pub(crate) const SESSION_STORE_OUTAGE_GRACE: Duration = Duration::from_secs(15 * 60);
 /// Most sessions remembered; past this the memory starts over (a miss costs one store read).
 const LIVE_SESSION_CAPACITY: usize = 100_000;
 
@@ -158,15 +162,20 @@ impl Sessions {
 
     /// The user of a live session remembered less than [`LIVE_SESSION_TTL`] ago.
     fn remembered(&self, id: SessionId) -> Option<UserId> {
+        self.remembered_within(id, LIVE_SESSION_TTL)
+    }
+
+    /// The user of a live session remembered less than `max` ago.
+    fn remembered_within(&self, id: SessionId, max: Duration) -> Option<UserId> {
         let live = self.live.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        live.get(&id).filter(|(_, at)| at.elapsed() < LIVE_SESSION_TTL).map(|(user_id, _)| *user_id)
+        live.get(&id).filter(|(_, at)| at.elapsed() < max).map(|(user_id, _)| *user_id)
     }
 
     /// Remembers that `id` is live for `user_id`.
-    fn remember(&self, id: SessionId, user_id: UserId) {
+    pub(crate) fn remember(&self, id: SessionId, user_id: UserId) {
         let mut live = self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if live.len() >= LIVE_SESSION_CAPACITY {
-            live.retain(|_, (_, at)| at.elapsed() < LIVE_SESSION_TTL);
+            live.retain(|_, (_, at)| at.elapsed() < SESSION_STORE_OUTAGE_GRACE);
             if live.len() >= LIVE_SESSION_CAPACITY {
                 live.clear();
             }
@@ -209,7 +218,15 @@ impl FromRequestParts<AppState> for CurrentSession {
         if state.sessions.remembered(session_id) == Some(user_id) {
             return Ok(Self { user_id, session_id });
         }
-        match state.ports.sessions.live_user(session_id, now()).await? {
+        let live = match state.ports.sessions.live_user(session_id, now()).await {
+            Ok(live) => live,
+            // The store is down: a session seen live here lately stays in; any other gets 503.
+            Err(e) => match state.sessions.remembered_within(session_id, SESSION_STORE_OUTAGE_GRACE) {
+                Some(owner) if owner == user_id => return Ok(Self { user_id, session_id }),
+                _ => return Err(e.into()),
+            },
+        };
+        match live {
             Some(owner) if owner == user_id => {
                 state.sessions.remember(session_id, user_id);
                 Ok(Self { user_id, session_id })

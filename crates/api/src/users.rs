@@ -108,6 +108,8 @@ pub(crate) async fn signin(
 
     let issued = state.sessions.issue(user.id, now())?;
     state.ports.sessions.create_session(&issued.session).await?;
+    // Live by construction: its first requests need no store read.
+    state.sessions.remember(issued.session.id, user.id);
     let cookie = state.sessions.cookie(&issued.token)?;
     let headers = [(header::SET_COOKIE, cookie), NO_STORE];
     Ok((StatusCode::OK, headers, Json(UserView::from(&user))).into_response())

@@ -73,6 +73,7 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
         schedule: config.schedule.clone(),
         allow_private_targets: config.allow_private_targets,
         max_jobs_per_user: config.max_jobs_per_user,
+        auth_burst_per_address: config.auth_burst_per_address,
         ..ApiSettings::new(config.jwt_secret.clone())
     };
     // Channels and the delivery log live in the jobs' table; the API only checks and tests

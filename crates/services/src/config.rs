@@ -67,6 +67,8 @@ pub struct ApiConfig {
     pub allow_private_targets: bool,
     /// `PRICETRACK_MAX_JOBS_PER_USER` (default 500).
     pub max_jobs_per_user: u32,
+    /// `PRICETRACK_AUTH_BURST_PER_ADDRESS` (default 20): sign-ups and sign-ins per client address in a burst.
+    pub auth_burst_per_address: u32,
     /// `PRICETRACK_MIN_CHECK_INTERVAL_SECS`, `PRICETRACK_DEFAULT_CHECK_INTERVAL_SECS`,
     /// `PRICETRACK_LEASE_SECS`.
     pub schedule: SchedulePolicy,
@@ -94,6 +96,7 @@ impl ApiConfig {
             cookie_secure: env.cookie_secure(true)?,
             allow_private_targets: env.allow_private_targets()?,
             max_jobs_per_user: env.max_jobs_per_user()?,
+            auth_burst_per_address: env.auth_burst_per_address()?,
             schedule: schedule(env)?,
             aws_waits: env.aws_waits(AwsWaits::API)?,
             database_waits: env.database_waits(DatabaseWaits::API)?,

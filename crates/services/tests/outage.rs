@@ -265,6 +265,8 @@ async fn postgres_down_gets_503_on_sign_in_keeps_sessions_and_recovers() {
         ("PRICETRACK_JWT_SECRET", JWT_SECRET),
         ("PRICETRACK_COOKIE_SECURE", "false"),
         ("PRICETRACK_LISTEN", &format!("127.0.0.1:{port}")),
+        // This test signs in as fast as it can for seconds on end, from one address.
+        ("PRICETRACK_AUTH_BURST_PER_ADDRESS", "10000"),
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }

@@ -325,6 +325,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.number_in("PRICETRACK_MAX_JOBS_PER_USER", 500, 1..=1_000_000)
     }
 
+    /// `PRICETRACK_AUTH_BURST_PER_ADDRESS`: sign-ups and sign-ins one client address may make in
+    /// a burst before it is slowed to one every 3 s (default 20).
+    pub fn auth_burst_per_address(&self) -> Result<u32, ConfigError> {
+        self.number_in("PRICETRACK_AUTH_BURST_PER_ADDRESS", 20, 1..=1_000_000)
+    }
+
     /// `PRICETRACK_LISTEN`, or `default` when unset.
     pub fn listen(&self, default: SocketAddr) -> Result<SocketAddr, ConfigError> {
         self.socket_addr_or(vars::LISTEN, default)

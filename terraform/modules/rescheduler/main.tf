@@ -84,8 +84,13 @@ resource "aws_lambda_function" "this" {
       PRICETRACK_TABLE      = var.table_name
       PRICETRACK_QUEUE_URL  = var.queue_url
       PRICETRACK_LEASE_SECS = tostring(var.lease_secs)
-      RUST_LOG              = var.log_level
-      PRICETRACK_LOG_FORMAT = "json"
+      # Every AWS call ends well inside the function's timeout (docs/runbook.md).
+      PRICETRACK_AWS_CONNECT_TIMEOUT   = "1s"
+      PRICETRACK_AWS_ATTEMPT_TIMEOUT   = "3s"
+      PRICETRACK_AWS_OPERATION_TIMEOUT = "8s"
+      PRICETRACK_AWS_MAX_ATTEMPTS      = "3"
+      RUST_LOG                         = var.log_level
+      PRICETRACK_LOG_FORMAT            = "json"
     }
   }
 
