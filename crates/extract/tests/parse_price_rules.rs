@@ -2,31 +2,11 @@
 //!
 //! Each case: (input, expected amount or `None` for no price, expected ISO currency or `None`).
 
-use std::str::FromStr;
-
 use pricetrack_extract::parse_price;
-use rust_decimal::Decimal;
 
-type Case = (&'static str, Option<&'static str>, Option<&'static str>);
+mod price_cases;
 
-fn check(cases: &[Case]) {
-    let mut failures = Vec::new();
-    for &(input, amount, currency) in cases {
-        let got = parse_price(input);
-        let expected_amount = amount.map(|a| Decimal::from_str(a).expect("test amount"));
-        let ok = match (got, expected_amount) {
-            (None, None) => true,
-            (Some(money), Some(expected)) => {
-                money.amount == expected && money.currency.map(|c| c.to_string()).as_deref() == currency
-            }
-            _ => false,
-        };
-        if !ok {
-            failures.push(format!("{input:?}: expected {amount:?} {currency:?}, got {got:?}"));
-        }
-    }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
-}
+use price_cases::check;
 
 /// Every ISO 4217 code (funds and special units such as `XAU` aside) is read as its currency, in
 /// capitals and, unless it is also a word (`all`, `top`, `pen`), in lower case; a number beside

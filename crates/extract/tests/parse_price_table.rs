@@ -2,12 +2,11 @@
 //!
 //! Each case: (input, expected amount or `None` for no price, expected ISO currency or `None`).
 
-use std::str::FromStr;
-
 use pricetrack_extract::parse_price;
-use rust_decimal::Decimal;
 
-type Case = (&'static str, Option<&'static str>, Option<&'static str>);
+mod price_cases;
+
+use price_cases::Case;
 
 const CASES: &[Case] = &[
     // --- en-US -------------------------------------------------------------------------------
@@ -248,22 +247,7 @@ const CASES: &[Case] = &[
 #[test]
 fn table() {
     assert!(CASES.len() >= 150, "only {} cases", CASES.len());
-    let mut failures = Vec::new();
-    for &(input, amount, currency) in CASES {
-        let got = parse_price(input);
-        let expected_amount = amount.map(|a| Decimal::from_str(a).expect("test amount"));
-        let ok = match (got, expected_amount) {
-            (None, None) => true,
-            (Some(money), Some(expected)) => {
-                money.amount == expected && money.currency.map(|c| c.to_string()).as_deref() == currency
-            }
-            _ => false,
-        };
-        if !ok {
-            failures.push(format!("{input:?}: expected {amount:?} {currency:?}, got {got:?}"));
-        }
-    }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    price_cases::check(CASES);
 }
 
 #[test]
