@@ -6,6 +6,7 @@
 # What the tests need, and where it comes from:
 #   moto_server   PyPI moto[server], into .venv/ (AWS APIs over real HTTP for the AWS adapters)
 #   aiosmtpd      PyPI aiosmtpd, into .venv-smtp/ (a real SMTP server for the email channel's tests)
+#   schemathesis  PyPI schemathesis, into .venv-schemathesis/ by scripts/schemathesis.sh (the OpenAPI contract)
 #   PostgreSQL    the machine's server on 127.0.0.1:5432 (started here if it is installed but down)
 #   Chromium      Debian's `chromium` package at /usr/bin/chromium (installed here through apt)
 #   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2: installed by
@@ -62,6 +63,9 @@ cargo fmt --all -- --check
 say "tests"
 cargo test --workspace --locked --all-features --all-targets
 cargo test --workspace --locked --all-features --doc
+
+say "the API contract: schemathesis against a running pricetrack serve"
+./scripts/schemathesis.sh
 
 say "lints"
 cargo clippy --workspace --locked --all-features --all-targets -- -D warnings

@@ -21,10 +21,12 @@ pub(crate) fn rfc3339(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-#[derive(Debug, Serialize)]
-struct DeliveryView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Delivery)]
+pub(crate) struct DeliveryView {
     /// The channel's id, or `operator` for the operator's webhook.
     channel: String,
+    #[schema(value_type = crate::openapi::DeliveryStatusDoc)]
     status: &'static str,
     attempts: u32,
     last_error: Option<String>,
@@ -45,11 +47,13 @@ impl From<&DeliveryRecord> for DeliveryView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct AlertView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Alert)]
+pub(crate) struct AlertView {
     id: String,
     job_id: String,
     url: String,
+    #[schema(value_type = crate::openapi::AlertRuleKindDoc)]
     kind: &'static str,
     price: String,
     currency: Option<String>,
@@ -87,6 +91,23 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /api/v1/alerts?limit=&cursor=` -> 200 `{alerts, next_cursor}`, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    operation_id = "list_alerts",
+    summary = "The delivery log",
+    tag = "alerts",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Alerts per page (default 20)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses(
+        (status = 200, description = "The caller's alerts, newest first, with their deliveries", body = crate::openapi::AlertPageDoc),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Session(user_id): Session,

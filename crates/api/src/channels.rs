@@ -30,13 +30,18 @@ const MAX_NAME_CHARS: usize = 100;
 const MAX_FIELD_CHARS: usize = 2048;
 
 /// A channel as the API shows it: never a secret.
-#[derive(Debug, Serialize)]
-struct ChannelView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Channel)]
+pub(crate) struct ChannelView {
     id: String,
     name: String,
+    #[schema(value_type = crate::openapi::ChannelKindDoc)]
     kind: &'static str,
+    #[schema(value_type = crate::openapi::ChannelStatusDoc)]
     status: &'static str,
     last_error: Option<String>,
+    /// The kind's fields, secrets left out.
+    #[schema(value_type = Object)]
     settings: Value,
     created_at: String,
     updated_at: String,
@@ -146,6 +151,26 @@ fn allowed_fields(kind: ChannelKind, extra: &[&'static str]) -> Vec<&'static str
 
 /// `POST /api/v1/channels {name, kind, ...}` -> 201 with the channel (and, for a webhook, its
 /// signing secret, shown this once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels",
+    operation_id = "create_channel",
+    summary = "Add a place to send alerts",
+    tag = "channels",
+    request_body(content = crate::openapi::NewChannelDoc, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (a webhook's signing `secret` is in this answer only)", body = ChannelView),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -176,6 +201,21 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/v1/channels` -> 200 `{channels}`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels",
+    operation_id = "list_channels",
+    summary = "List alert channels",
+    tag = "channels",
+    responses(
+        (status = 200, description = "The caller's channels, oldest first", body = crate::openapi::ChannelListDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn list(State(state): State<AppState>, Session(user_id): Session) -> Result<Response, ApiError> {
     let channels = delivery(&state)?.channels.list(user_id).await?;
     Ok(Json(serde_json::json!({ "channels": channels.iter().map(ChannelView::from).collect::<Vec<_>>() }))
@@ -189,6 +229,22 @@ fn key(user_id: UserId, raw_id: Result<Path<String>, PathRejection>) -> Result<C
 }
 
 /// `GET /api/v1/channels/{id}` -> 200 with the channel, or 404.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}",
+    operation_id = "get_channel",
+    summary = "One alert channel",
+    tag = "channels",
+    params(("id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -200,6 +256,27 @@ pub(crate) async fn get(
 
 /// `PATCH /api/v1/channels/{id} {name?, <the kind's fields>?}` -> 200 with the channel. Any
 /// change re-activates a failing channel (the user fixed it).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/channels/{id}",
+    operation_id = "edit_channel",
+    summary = "Change an alert channel",
+    tag = "channels",
+    request_body(content = crate::openapi::ChannelPatchDoc, content_type = "application/json"),
+    params(("id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The changed channel (active again)", body = ChannelView),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -230,6 +307,23 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /api/v1/channels/{id}` -> 204, or 404.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{id}",
+    operation_id = "delete_channel",
+    summary = "Remove an alert channel",
+    tag = "channels",
+    params(("id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -244,6 +338,23 @@ pub(crate) async fn delete(
 
 /// `POST /api/v1/channels/{id}/test` -> 200 `{delivered: true}` or `{delivered: false, error,
 /// retryable}`: a test message sent now. A delivered test re-activates a failing channel.
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/test",
+    operation_id = "test_channel",
+    summary = "Send a test message now",
+    tag = "channels",
+    params(("id" = String, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The outcome of a test message sent now", body = crate::openapi::ChannelTestOutcomeDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn test(
     State(state): State<AppState>,
     Session(user_id): Session,

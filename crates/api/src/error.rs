@@ -70,6 +70,10 @@ pub(crate) enum ApiError {
     /// Sign-up with an email that already has an account.
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// An `Idempotency-Key` whose job was deleted since: replaying its creation would name a
+    /// job that no longer exists.
+    #[error("this Idempotency-Key created a job that has since been deleted; send the request with a new key")]
+    IdempotencyKeyReused,
     /// The body is larger than the limit.
     #[error("request body is too large")]
     PayloadTooLarge,
@@ -115,7 +119,7 @@ impl ApiError {
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::WrongPassword | Self::JobLimitReached { .. } | Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::IdempotencyKeyReused => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -138,6 +142,7 @@ impl ApiError {
             Self::ForeignOrigin => "foreign_origin",
             Self::NotFound => "not_found",
             Self::EmailTaken => "email_taken",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PreconditionFailed => "precondition_failed",

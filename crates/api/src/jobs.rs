@@ -28,15 +28,18 @@ const MAX_SELECTOR_CHARS: usize = 512;
 const MAX_CURSOR_BYTES: usize = 1024;
 
 /// A job as the API shows it: ids as strings, prices as decimal strings, RFC 3339 UTC times.
-#[derive(Debug, Serialize)]
-struct JobView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Job)]
+pub(crate) struct JobView {
     id: String,
     url: String,
     target_price: String,
     currency: Option<String>,
+    #[schema(value_type = crate::openapi::JobStatusDoc)]
     status: &'static str,
     last_price: Option<String>,
     last_currency: Option<String>,
+    #[schema(value_type = Option<crate::openapi::AvailabilityDoc>)]
     availability: Option<&'static str>,
     last_checked_at: Option<String>,
     last_error: Option<String>,
@@ -80,8 +83,8 @@ impl From<&Job> for JobView {
 }
 
 /// One page of jobs.
-#[derive(Debug, Serialize)]
-struct JobPage {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JobPage {
     jobs: Vec<JobView>,
     next_cursor: Option<String>,
 }
@@ -188,6 +191,27 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// requested at once; if that send fails the job's lease makes it due again, so it is never
 /// stuck pending. With an `Idempotency-Key`, the same key from the same user within 24 hours
 /// returns the first response (same body, same `Location`) and creates nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    operation_id = "create_job",
+    summary = "Track a product page",
+    tag = "jobs",
+    request_body(content = crate::openapi::NewJobDoc, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "The same key from the same user within 24 hours returns the first answer and creates nothing (1 to 255 visible ASCII characters)")),
+    responses(
+        (status = 201, description = "Created; its first check is queued", body = JobView, headers(("Location" = String, description = "The job's URL"), ("ETag" = String, description = "The job's version"))),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "The `Idempotency-Key` created a job that has since been deleted", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -207,6 +231,11 @@ pub(crate) async fn create(
         Some(key) => match state.ports.jobs.create_idempotent(&job, &key, &view, now).await? {
             IdempotentCreate::Created => {}
             IdempotentCreate::Replayed { job_id, response } => {
+                // A replay must not point at a job the user has since deleted: its Location
+                // would be a 404. Say so instead, and let the client use a new key.
+                if state.ports.jobs.get(JobKey { user_id, job_id }).await?.is_none() {
+                    return Err(ApiError::IdempotencyKeyReused);
+                }
                 // The first response as it was: its ETag is the version it showed (0).
                 return job_response(StatusCode::CREATED, job_id, "\"0\"", response);
             }
@@ -240,6 +269,22 @@ pub(crate) struct ListQuery {
 /// oldest first unless `order=newest`. `status` (`pending`, `active`, `alerted`, `failing`,
 /// `paused`) keeps only the jobs in that status: such a page may hold fewer than `limit` jobs
 /// and still have a `next_cursor`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    operation_id = "list_jobs",
+    summary = "List tracked products",
+    tag = "jobs",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Jobs per page (default 20)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("status" = Option<crate::openapi::JobStatusDoc>, Query, description = "Only jobs in this status (a page may then hold fewer than `limit`)"), ("order" = Option<crate::openapi::OrderDoc>, Query, description = "`oldest` (default) or `newest` first")),
+    responses(
+        (status = 200, description = "One page of the caller's jobs", body = JobPage),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -289,6 +334,22 @@ fn key(user_id: UserId, raw_id: Result<Path<String>, PathRejection>) -> Result<J
 }
 
 /// `GET /api/v1/jobs/{id}` -> 200 with the job, or 404.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "get_job",
+    summary = "One tracked product",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job", body = JobView, headers(("ETag" = String, description = "The job's version, for `If-Match`"))),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -349,6 +410,28 @@ const EDIT_ATTEMPTS: u32 = 5;
 /// The write is conditional on the version read: a check recorded in between makes it fail,
 /// and without `If-Match` the edit is applied again to the fresh job, so the check's result
 /// is kept; with `If-Match` the client asked for that exact version, so it gets 412.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "edit_job",
+    summary = "Edit, pause or resume a tracked product",
+    tag = "jobs",
+    request_body(content = crate::openapi::JobPatchDoc, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, description = "The job's id"), ("If-Match" = Option<String>, Header, description = "Apply only to this version (the `ETag`)")),
+    responses(
+        (status = 200, description = "The edited job", body = JobView, headers(("ETag" = String, description = "The job's new version"))),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 412, description = "`If-Match` names another version: nothing changed", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -393,11 +476,13 @@ pub(crate) struct HistoryParams {
 
 /// One point of a history response: a raw run-length point or a bucket. Money as decimal
 /// strings, with the currency beside.
-#[derive(Debug, Serialize)]
-struct PointView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PricePoint)]
+pub(crate) struct PointView {
     at: String,
     price: Option<String>,
     currency: Option<String>,
+    #[schema(value_type = Option<crate::openapi::AvailabilityDoc>)]
     availability: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_seen_at: Option<String>,
@@ -452,16 +537,18 @@ impl From<&Bucket> for PointView {
 }
 
 /// A price with its currency and when it was first seen.
-#[derive(Debug, Serialize)]
-struct PriceAtView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PriceAt)]
+pub(crate) struct PriceAtView {
     price: String,
     currency: Option<String>,
     at: String,
 }
 
 /// A price with its currency.
-#[derive(Debug, Serialize)]
-struct MoneyView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Money)]
+pub(crate) struct MoneyView {
     price: String,
     currency: Option<String>,
 }
@@ -479,8 +566,9 @@ fn price_at_view(p: Option<PriceAt>) -> Option<PriceAtView> {
 }
 
 /// The statistics of a history response.
-#[derive(Debug, Serialize)]
-struct StatsView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PriceStats)]
+pub(crate) struct StatsView {
     current: Option<MoneyView>,
     lowest: Option<PriceAtView>,
     highest: Option<PriceAtView>,
@@ -507,8 +595,9 @@ impl From<&PriceStats> for StatsView {
 }
 
 /// The body of `GET /api/v1/jobs/{id}/history`.
-#[derive(Debug, Serialize)]
-struct HistoryView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = History)]
+pub(crate) struct HistoryView {
     points: Vec<PointView>,
     stats: StatsView,
     next_cursor: Option<String>,
@@ -532,6 +621,23 @@ fn time_param(raw: Option<&str>, field: &str) -> Result<Option<Timestamp>, ApiEr
 /// `{points, stats, next_cursor}`. `raw` (the default) pages the stored run-length points
 /// newest first (`limit` 1 to 1000, default 100); `hour` and `day` return one point per bucket
 /// with `min`, `max` and `last`, oldest first, unpaged. `stats` cover the whole range.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/history",
+    operation_id = "job_history",
+    summary = "Price history and statistics",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id"), ("from" = Option<String>, Query, format = DateTime, description = "Start of the range (RFC 3339)"), ("to" = Option<String>, Query, format = DateTime, description = "End of the range (RFC 3339)"), ("resolution" = Option<crate::openapi::ResolutionDoc>, Query, description = "`raw` (default): stored points, newest first, paged; `hour` or `day`: one bucket each, oldest first"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Raw points per page (default 100)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses(
+        (status = 200, description = "Points and statistics", body = HistoryView),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn history(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -591,6 +697,23 @@ pub(crate) async fn history(
 }
 
 /// `DELETE /api/v1/jobs/{id}` -> 204, or 404.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "delete_job",
+    summary = "Stop tracking a product (its history goes too)",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 204, description = "The job and its history are deleted"),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "No such resource of the caller's", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Session(user_id): Session,
@@ -600,6 +723,21 @@ pub(crate) async fn delete(
 }
 
 /// `DELETE /api/v1/jobs` -> 204: all of the caller's jobs are gone.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs",
+    operation_id = "delete_all_jobs",
+    summary = "Stop tracking every product",
+    tag = "jobs",
+    responses(
+        (status = 204, description = "Every job of the caller, with its history, is deleted"),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn delete_all(
     State(state): State<AppState>,
     Session(user_id): Session,

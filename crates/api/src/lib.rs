@@ -25,13 +25,16 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use chrono::SubsecRound;
 use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, SessionStore, UserStore};
 use pricetrack_domain::{SchedulePolicy, Timestamp};
 use secrecy::SecretString;
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod alerts;
 mod body;
@@ -40,6 +43,7 @@ mod error;
 mod jobs;
 mod limiter;
 mod observe;
+mod openapi;
 mod password;
 pub mod preview;
 mod quota;
@@ -119,6 +123,9 @@ pub struct ApiPorts {
     pub notifier: Arc<dyn Notifier>,
     /// Channels, the delivery log and channel tests; `None`: those routes answer 404.
     pub delivery: Option<DeliveryPorts>,
+    /// Reads a page as a check would, for `POST /api/v1/preview`; `None`: no such route (and
+    /// none in the contract).
+    pub previewer: Option<Arc<dyn preview::PagePreviewer>>,
 }
 
 /// The API's routes and middleware, ready to serve, probing the ports' stores
@@ -139,26 +146,12 @@ pub fn router_with_dependencies(
 ) -> Router {
     let health = resilience::Health::start(dependencies);
     let per_address = limiter::per_address_layer(settings.auth_burst_per_address, settings.auth_refill_per_address);
+    let previewer = ports.previewer.clone();
     let state = AppState::new(settings, ports);
-    let auth = Router::new()
-        .route("/api/v1/signup", post(users::signup))
-        .route("/api/v1/signin", post(users::signin))
-        .layer(per_address);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(resilience::readyz))
-        .merge(auth)
-        .route("/api/v1/signout", post(users::signout))
-        .route("/api/v1/validate", get(users::validate))
-        .route("/api/v1/me", get(users::me).delete(users::delete_me))
-        .route("/api/v1/me/password", post(users::change_password))
-        .route("/api/v1/jobs", post(jobs::create).get(jobs::list).delete(jobs::delete_all))
-        .route("/api/v1/jobs/{id}", get(jobs::get).patch(jobs::patch).delete(jobs::delete))
-        .route("/api/v1/jobs/{id}/history", get(jobs::history))
-        .route("/api/v1/channels", post(channels::create).get(channels::list))
-        .route("/api/v1/channels/{id}", get(channels::get).patch(channels::update).delete(channels::delete))
-        .route("/api/v1/channels/{id}/test", post(channels::test))
-        .route("/api/v1/alerts", get(alerts::list))
+    let (routes, contract) = documented_routes(previewer, per_address).split_for_parts();
+    let contract = Arc::new(openapi::to_json(&contract));
+    routes
+        .route("/api/v1/openapi.json", get(move || serve_contract(Arc::clone(&contract))))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::clone(&health), resilience::gate))
         .layer(axum::Extension(health))
@@ -167,6 +160,62 @@ pub fn router_with_dependencies(
         .layer(CatchPanicLayer::custom(observe::panic_response))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
+}
+
+/// Every route of the contract, registered with its OpenAPI description: a route cannot be
+/// served without being documented. The page preview is there only when a previewer is.
+fn documented_routes(
+    previewer: Option<Arc<dyn preview::PagePreviewer>>,
+    per_address: limiter::PerAddressLayer,
+) -> OpenApiRouter<AppState> {
+    let auth = OpenApiRouter::new().routes(routes!(users::signup)).routes(routes!(users::signin)).layer(per_address);
+    let routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(resilience::readyz))
+        .merge(auth)
+        .routes(routes!(users::signout))
+        .routes(routes!(users::validate))
+        .routes(routes!(users::me, users::delete_me))
+        .routes(routes!(users::change_password))
+        .routes(routes!(jobs::create, jobs::list, jobs::delete_all))
+        .routes(routes!(jobs::get, jobs::patch, jobs::delete))
+        .routes(routes!(jobs::history))
+        .routes(routes!(channels::create, channels::list))
+        .routes(routes!(channels::get, channels::update, channels::delete))
+        .routes(routes!(channels::test))
+        .routes(routes!(alerts::list));
+    match previewer {
+        Some(previewer) => routes.merge(preview::routes(previewer)),
+        None => routes,
+    }
+}
+
+/// The OpenAPI document this server was built with (`docs/openapi.json` is a copy; a test
+/// keeps the two equal).
+pub fn openapi_document(with_preview: bool) -> String {
+    struct NoPreview;
+    #[async_trait::async_trait]
+    impl preview::PagePreviewer for NoPreview {
+        async fn preview(
+            &self,
+            _: &pricetrack_domain::ProductUrl,
+        ) -> Result<preview::PagePreview, preview::PreviewFailed> {
+            Err(preview::PreviewFailed("no previewer".to_owned()))
+        }
+    }
+    let previewer: Option<Arc<dyn preview::PagePreviewer>> = with_preview.then(|| Arc::new(NoPreview) as _);
+    let per_address = limiter::per_address_layer(
+        ApiSettings::DEFAULT_AUTH_BURST_PER_ADDRESS,
+        ApiSettings::DEFAULT_AUTH_REFILL_PER_ADDRESS,
+    );
+    let (_, contract) = documented_routes(previewer, per_address).split_for_parts();
+    openapi::to_json(&contract)
+}
+
+/// `GET /api/v1/openapi.json`: the contract, generated at start-up.
+async fn serve_contract(contract: Arc<String>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")], contract.as_str().to_owned())
+        .into_response()
 }
 
 /// Connections the kernel may queue before the server accepts them.
@@ -227,7 +276,15 @@ impl Application {
     }
 }
 
-/// `GET /healthz`: the process is up.
+/// `GET /healthz`: the process is up (never looks at a dependency).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "liveness",
+    summary = "Is the process up?",
+    tag = "probes",
+    responses((status = 200, description = "The process is up", body = openapi::ProbeDoc)),
+)]
 async fn healthz() -> Response {
     axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }

@@ -17,17 +17,17 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The per-address limit on sign-up and sign-in: `burst` requests at once, one more every
-/// `refill`, keyed by the peer address. Over the limit a request gets 429 `too_many_attempts`
-/// with `Retry-After`. Idle addresses are swept once a minute.
-pub(crate) fn per_address_layer(
-    burst: u32,
-    refill: Duration,
-) -> tower_governor::GovernorLayer<
+/// The per-address limit of sign-up and sign-in.
+pub(crate) type PerAddressLayer = tower_governor::GovernorLayer<
     tower_governor::key_extractor::PeerIpKeyExtractor,
     governor::middleware::NoOpMiddleware,
     axum::body::Body,
-> {
+>;
+
+/// The per-address limit on sign-up and sign-in: `burst` requests at once, one more every
+/// `refill`, keyed by the peer address. Over the limit a request gets 429 `too_many_attempts`
+/// with `Retry-After`. Idle addresses are swept once a minute.
+pub(crate) fn per_address_layer(burst: u32, refill: Duration) -> PerAddressLayer {
     let config = tower_governor::governor::GovernorConfigBuilder::default()
         .burst_size(burst.max(1))
         .period(refill.max(Duration::from_millis(1)))

@@ -13,7 +13,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use pricetrack_domain::ProductUrl;
 use serde::Serialize;
 
@@ -22,7 +21,8 @@ use crate::error::ApiError;
 use crate::limiter::SignInLimiter;
 use crate::session::Session;
 use crate::state::AppState;
-use crate::{ApiPorts, ApiSettings};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most previews one user may ask for per [`PREVIEW_WINDOW`].
 pub const PREVIEWS_PER_WINDOW: u32 = 20;
@@ -30,7 +30,7 @@ pub const PREVIEWS_PER_WINDOW: u32 = 20;
 pub const PREVIEW_WINDOW: Duration = Duration::from_secs(60);
 
 /// One price found on the page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PreviewCandidate {
     /// The amount, a decimal string.
     pub price: String,
@@ -48,7 +48,7 @@ pub struct PreviewCandidate {
 }
 
 /// What a check would read on a page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PagePreview {
     /// The product's name, when the page gives one.
     pub title: Option<String>,
@@ -77,22 +77,17 @@ pub trait PagePreviewer: Send + Sync {
 
 /// The previewer and its per-user limit, handed to the handler as an extension.
 #[derive(Clone)]
-struct Previewing {
+pub(crate) struct Previewing {
     previewer: Arc<dyn PagePreviewer>,
     limiter: Arc<SignInLimiter>,
 }
 
-/// The preview route alone, to be served in front of (or merged with) [`crate::router`]'s:
-/// `POST /api/v1/preview`. Sessions are checked exactly as by the other routes.
-pub fn preview_router(settings: ApiSettings, ports: ApiPorts, previewer: Arc<dyn PagePreviewer>) -> axum::Router {
+/// The preview route, `POST /api/v1/preview`, with its previewer and per-user limit. Sessions
+/// are checked exactly as by the other routes.
+pub(crate) fn routes(previewer: Arc<dyn PagePreviewer>) -> OpenApiRouter<AppState> {
     let previewing =
         Previewing { previewer, limiter: Arc::new(SignInLimiter::new(PREVIEWS_PER_WINDOW, PREVIEW_WINDOW)) };
-    axum::Router::new()
-        .route("/api/v1/preview", post(preview))
-        .layer(axum::Extension(previewing))
-        .layer(axum::extract::DefaultBodyLimit::max(crate::body::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::observe::observe))
-        .with_state(AppState::new(settings, ports))
+    OpenApiRouter::new().routes(routes!(preview)).layer(axum::Extension(previewing))
 }
 
 fn error(status: StatusCode, code: &str, message: &str, retry_after: Option<Duration>) -> Response {
@@ -106,7 +101,28 @@ fn error(status: StatusCode, code: &str, message: &str, retry_after: Option<Dura
     response
 }
 
-async fn preview(
+#[utoipa::path(
+    post,
+    path = "/api/v1/preview",
+    operation_id = "preview_page",
+    summary = "What a check would read on a page",
+    tag = "jobs",
+    request_body(content = crate::openapi::PreviewRequestDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "What a check would read on the page", body = PagePreview),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 422, description = "The page could not be read", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "Too many requests; `Retry-After` says when to try again", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
+pub(crate) async fn preview(
     State(state): State<AppState>,
     axum::Extension(previewing): axum::Extension<Previewing>,
     session: Session,

@@ -292,6 +292,17 @@ impl std::error::Error for DownDependency {}
 /// "dependencies":{"postgres":"ok","dynamodb":"slow","sqs":"down"}}` when every dependency that
 /// requests wait on is `ok` or `slow`; `503` in the error shape, with the same `dependencies`
 /// inside `error`, when one is down (or has not answered its first probe).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readiness",
+    summary = "Are the dependencies requests need up?",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Every dependency requests wait on is up (or slow)", body = crate::openapi::ProbeDoc),
+        (status = 503, description = "A dependency is down; `error.dependencies` names each one's state", body = crate::openapi::ErrorDoc),
+    ),
+)]
 pub(crate) async fn readyz(axum::Extension(health): axum::Extension<Arc<Health>>) -> Response {
     // Just after start-up, wait for the first round of probes (bounded by the probe timeout)
     // rather than answer "unknown".

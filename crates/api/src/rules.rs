@@ -45,8 +45,10 @@ pub(crate) async fn alerting_from(body: &JsonObject, state: &AppState, user_id: 
 }
 
 /// The alerting settings as a job shows them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Alerting)]
 pub(crate) struct AlertingView {
+    #[schema(value_type = Vec<crate::openapi::AlertRuleDoc>)]
     rules: Vec<AlertRule>,
     cooldown_hours: Option<u32>,
     snooze_until: Option<String>,

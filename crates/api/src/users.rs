@@ -18,8 +18,9 @@ use crate::state::AppState;
 use crate::{error_chain, now};
 
 /// A user as the API shows it.
-#[derive(Debug, Serialize)]
-struct UserView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
+pub(crate) struct UserView {
     id: String,
     email: String,
 }
@@ -31,23 +32,44 @@ impl From<&User> for UserView {
 }
 
 /// The signed-in user, as `GET /validate` shows it.
-#[derive(Debug, Serialize)]
-struct SessionView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+pub(crate) struct SessionView {
     user_id: String,
     email: String,
 }
 
 /// The signed-in user's account, as `GET /me` shows it.
-#[derive(Debug, Serialize)]
-struct AccountView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Account)]
+pub(crate) struct AccountView {
     id: String,
     email: String,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
 const NO_STORE: (header::HeaderName, HeaderValue) = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 
 /// `POST /api/v1/signup {email, password}` -> 201 `{id, email}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signup",
+    operation_id = "sign_up",
+    summary = "Create an account",
+    tag = "accounts",
+    request_body(content = crate::openapi::CredentialsDoc, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The account was created", body = UserView),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "Conflict", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "Too many requests; `Retry-After` says when to try again", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+)]
 pub(crate) async fn signup(State(state): State<AppState>, body: JsonObject) -> Result<Response, ApiError> {
     body.deny_unknown(&["email", "password"])?;
     let email: String = body.required("email", "a string")?;
@@ -69,6 +91,24 @@ pub(crate) async fn signup(State(state): State<AppState>, body: JsonObject) -> R
 }
 
 /// `POST /api/v1/signin {email, password}` -> 200 `{id, email}` and the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin",
+    operation_id = "sign_in",
+    summary = "Sign in: sets the session cookie",
+    tag = "accounts",
+    request_body(content = crate::openapi::CredentialsDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set", body = UserView, headers(("Set-Cookie" = String, description = "The session cookie (HttpOnly, SameSite=Lax)"))),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "Too many requests; `Retry-After` says when to try again", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+)]
 pub(crate) async fn signin(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -117,6 +157,19 @@ pub(crate) async fn signin(
 
 /// `POST /api/v1/signout` -> 204, the session ended and its cookie cleared. Without a valid
 /// session it still clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signout",
+    operation_id = "sign_out",
+    summary = "Sign out: ends the session",
+    tag = "accounts",
+    responses(
+        (status = 204, description = "The session ended and its cookie is cleared (also without a session)"),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+)]
 pub(crate) async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let session = state.sessions.token_from(&headers).and_then(|token| state.sessions.verify(token));
     if let Some((_, session_id)) = session {
@@ -128,12 +181,40 @@ pub(crate) async fn signout(State(state): State<AppState>, headers: HeaderMap) -
 }
 
 /// `GET /api/v1/validate` -> 200 `{user_id, email}` for a valid session.
+#[utoipa::path(
+    get,
+    path = "/api/v1/validate",
+    operation_id = "validate_session",
+    summary = "Is this session valid, and whose is it?",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "The session is valid", body = SessionView),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn validate(AuthUser(user, _): AuthUser) -> Response {
     let view = SessionView { user_id: user.id.to_string(), email: user.email.as_str().to_owned() };
     ([NO_STORE], Json(view)).into_response()
 }
 
 /// `GET /api/v1/me` -> 200 `{id, email, created_at}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    operation_id = "get_account",
+    summary = "The signed-in account",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "The signed-in user's account", body = AccountView),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn me(AuthUser(user, _): AuthUser) -> Response {
     let view = AccountView {
         id: user.id.to_string(),
@@ -145,6 +226,26 @@ pub(crate) async fn me(AuthUser(user, _): AuthUser) -> Response {
 
 /// `POST /api/v1/me/password {current_password, new_password}` -> 204. Every other session of
 /// the user ends; this one goes on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    operation_id = "change_password",
+    summary = "Change the password (ends the other sessions)",
+    tag = "accounts",
+    request_body(content = crate::openapi::PasswordChangeDoc, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed; every other session of the user ended"),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "Too many requests; `Retry-After` says when to try again", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -168,6 +269,26 @@ pub(crate) async fn change_password(
 
 /// `DELETE /api/v1/me {password}` -> 204: the user's jobs (with their history), sessions and
 /// account are deleted; afterwards sign-in answers as for an unknown email.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me",
+    operation_id = "delete_account",
+    summary = "Delete the account and everything in it",
+    tag = "accounts",
+    request_body(content = crate::openapi::AccountDeletionDoc, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The account, its jobs, history, channels and sessions are deleted"),
+        (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "Body not declared as JSON", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "Too many requests; `Retry-After` says when to try again", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "A dependency is down: try again after `Retry-After`", body = crate::openapi::ErrorDoc),
+        (status = "default", description = "Any other error, in the one error shape", body = crate::openapi::ErrorDoc),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn delete_me(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,

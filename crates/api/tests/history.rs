@@ -65,6 +65,14 @@ async fn create_is_201_with_location_and_etag_and_idempotent_with_a_key() {
         .await
         .unwrap();
     assert_invalid_field(bad, "Idempotency-Key").await;
+
+    // Once its job is deleted, a key's replay would name a job that is gone: 409, nothing made.
+    let deleted = app.authed(Method::DELETE, &location, &token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let replay = send("order-42", "50").await.unwrap();
+    assert_error(replay, StatusCode::CONFLICT, "idempotency_key_reused").await;
+    let list: Value = app.authed(Method::GET, "/api/v1/jobs", &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
 

@@ -111,18 +111,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         queue: queue.clone(),
         notifier: notifier.clone(),
         delivery: Some(DeliveryPorts { channels, log: delivery_log, probe: deliverer.clone() }),
+        // The dashboard's page preview reads pages through the checks' own reader.
+        previewer: Some(Arc::new(ReaderPreviewer::new(fetchers.reader()))),
     };
-    // The dashboard's page preview reads pages through the checks' own reader.
-    let preview = pricetrack_api::preview::preview_router(
-        api_settings.clone(),
-        api_ports.clone(),
-        Arc::new(ReaderPreviewer::new(fetchers.reader())),
-    );
     let app = Application::build(config.listen, api_settings, api_ports)
         .await
         .with_context(|| format!("binding {}", config.listen))?
-        // The web dashboard at `/` and the preview route, in front of the API.
-        .wrap_router(|api| pricetrack_web::with_dashboard(preview.fallback_service(api)));
+        // The web dashboard at `/`, in front of the API.
+        .wrap_router(pricetrack_web::with_dashboard);
     tracing::info!(address = %app.local_addr(), data_dir = %config.data_dir.display(), "pricetrack is listening");
 
     let checker = Arc::new(fetchers.equip(Checker::new(

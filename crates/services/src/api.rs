@@ -90,7 +90,7 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     let app = Application::build_with_dependencies(
         config.listen,
         settings,
-        ApiPorts { users, sessions, jobs, queue, notifier, delivery },
+        ApiPorts { users, sessions, jobs, queue, notifier, delivery, previewer: None },
         dependencies,
     )
     .await

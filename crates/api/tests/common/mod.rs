@@ -118,6 +118,7 @@ pub async fn spawn_app_with_ports(
         queue: queue.clone(),
         notifier: notifier.clone(),
         delivery: Some(delivery_ports(&db, settings.allow_private_targets)),
+        previewer: None,
     };
     let mut ports = ports;
     replace(&mut ports);
