@@ -83,9 +83,6 @@ pub(crate) enum ApiError {
     /// `If-Match` names another version of the job than the stored one: nothing changed.
     #[error("the job has changed since that version (If-Match does not match its ETag)")]
     PreconditionFailed,
-    /// The request took longer than the server allows.
-    #[error("the request took too long")]
-    Timeout,
     /// A dependency the request needs failed, hung, or is known to be down; or the server is
     /// shedding load. The client may try again after `Retry-After`; the source is logged only.
     #[error("the service is temporarily unavailable, try again shortly")]
@@ -122,7 +119,7 @@ impl ApiError {
             Self::EmailTaken | Self::IdempotencyKeyReused => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -146,7 +143,6 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PreconditionFailed => "precondition_failed",
-            Self::Timeout => "timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

@@ -150,16 +150,15 @@ pub fn router_with_dependencies(
     let state = AppState::new(settings, ports);
     let (routes, contract) = documented_routes(previewer, per_address).split_for_parts();
     let contract = Arc::new(openapi::to_json(&contract));
-    routes
+    let routes = routes
         .route("/api/v1/openapi.json", get(move || serve_contract(Arc::clone(&contract))))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::clone(&health), resilience::gate))
         .layer(axum::Extension(health))
         .layer(axum::middleware::from_fn(refuse_foreign_origin))
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(observe::panic_response))
-        .layer(axum::middleware::from_fn(observe::observe))
-        .with_state(state)
+        .layer(CatchPanicLayer::custom(observe::panic_response));
+    observe::layers(routes).with_state(state)
 }
 
 /// Every route of the contract, registered with its OpenAPI description: a route cannot be

@@ -1,55 +1,76 @@
-//! The request middleware: one span per request (method, matched path, status, latency), a
-//! deadline, the one error shape for every error response, and the single log line per request,
-//! which is where an internal error's source is logged. Never logs bodies, headers, query
-//! strings, cookies, tokens or emails.
+//! Request observation. The request id (`x-request-id`, made here unless a proxy set one, and
+//! sent back), the per-request span and the overall deadline come from tower-http's layers
+//! ([`layers`]); what is ours is the one error shape for every error response and the single log
+//! line per request, which is where an internal error's source is logged ([`shape_and_log`]).
+//! Never logs bodies, headers, query strings, cookies, tokens or emails.
 
 use std::any::Any;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{MakeSpan, TraceLayer};
 
 use crate::error::{ApiError, ErrorReport, default_code_for, error_response};
 
-/// Longest a request may take before it is answered with 503 `timeout`.
+/// Longest a request may take before it is answered with 503.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs a request inside its span and logs how it ended.
-pub(crate) async fn observe(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.extensions().get::<MatchedPath>().map_or("<unmatched>", MatchedPath::as_str).to_owned();
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        path = %path,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
-    );
-    let started = Instant::now();
-    let response = async {
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::Timeout.into_response(),
-        }
-    }
-    .instrument(span.clone())
-    .await;
+/// Wraps `router` in the observation layers, outermost first: request id set and sent back,
+/// the request's span, the error shape and log line, the deadline.
+pub(crate) fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(axum::middleware::from_fn(shape_and_log))
+        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan).on_request(()).on_response(()).on_failure(()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
 
+/// The span of one request: method, the matched route (never the raw path, which may carry
+/// ids), the request id; status and latency are recorded when it ends.
+#[derive(Clone, Copy)]
+struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
+        let path = request.extensions().get::<MatchedPath>().map_or("<unmatched>", MatchedPath::as_str);
+        let request_id =
+            request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %path,
+            request_id = %request_id,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        )
+    }
+}
+
+/// Gives every error response the one error shape, then logs the request once, inside its span:
+/// an internal error with its source, a rejection with its code, a success plainly.
+pub(crate) async fn shape_and_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(req).await;
     let (response, report) = ensure_error_shape(response);
     let status = response.status();
+    let span = tracing::Span::current();
     span.record("status", status.as_u16());
     span.record("latency_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-    span.in_scope(|| match &report {
+    match &report {
         Some(report) if status.is_server_error() => match report.source_chain() {
             Some(error) => tracing::error!(code = report.code, error = %error, "request failed"),
             None => tracing::error!(code = report.code, "request failed"),
         },
         Some(report) => tracing::info!(code = report.code, "request rejected"),
         None => tracing::info!("request finished"),
-    });
+    }
     response
 }
 

@@ -70,7 +70,7 @@ pub(crate) struct ErrorDetailDoc {
     /// Machine-readable: `invalid_field`, `unknown_field`, `malformed_json`, `unauthenticated`,
     /// `invalid_credentials`, `wrong_password`, `idempotency_key_reused`, `too_many_attempts`, `job_limit_reached`,
     /// `foreign_origin`, `not_found`, `email_taken`, `payload_too_large`,
-    /// `unsupported_media_type`, `precondition_failed`, `timeout`, `unavailable`, `internal`…
+    /// `unsupported_media_type`, `precondition_failed`, `unavailable`, `internal`…
     code: String,
     /// In words a person can act on.
     message: String,

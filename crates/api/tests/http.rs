@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use pricetrack_domain::ports::{UserCredentials, UserStore, UserStoreError};
-use pricetrack_domain::{Email, PasswordHash, User, UserId};
+use pricetrack_domain::ports::{SessionStore, UserCredentials, UserStore, UserStoreError};
+use pricetrack_domain::{Email, PasswordHash, SessionId, User, UserId, UserSession};
 use reqwest::header::{ALLOW, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -103,12 +103,25 @@ impl UserStore for PanickingUsers {
 }
 
 #[tokio::test]
-#[ignore = "its forged token has no session id: since sessions landed (issue 10) it is refused with 401 before the panicking store is reached; needs a live session row (noted on issue 15)"]
 async fn a_panicking_handler_is_an_internal_error_and_the_server_lives_on() {
     let app = spawn_app_with_ports(|_| {}, |ports| ports.users = Arc::new(PanickingUsers)).await;
     let expected = json!({"error": {"code": "internal", "message": "internal error"}});
     let now = epoch_now();
-    let token = forge_token(SECRET, &json!({"sub": UserId::new().to_string(), "iat": now, "exp": now + 600}));
+    // A live session (the session store is the real one), so the request reaches the user store.
+    let user =
+        User { id: UserId::new(), email: Email::parse("ada@example.com").unwrap(), created_at: chrono::Utc::now() };
+    app.db.users().create(&user, &PasswordHash::new("$argon2id$unused".to_owned())).await.unwrap();
+    let session = UserSession {
+        id: SessionId::new(),
+        user_id: user.id,
+        created_at: chrono::Utc::now(),
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(10),
+    };
+    app.db.users().create_session(&session).await.unwrap();
+    let token = forge_token(
+        SECRET,
+        &json!({"sub": session.user_id.to_string(), "sid": session.id.to_string(), "iat": now, "exp": now + 600}),
+    );
     for _ in 0..2 {
         // The prober's probe panics: the store counts as down, and the prober lives on.
         let ready = readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE).await;
@@ -212,4 +225,17 @@ async fn application_stops_when_told() {
     app.stop().await;
     let after = reqwest::Client::new().get(format!("http://{addr}/healthz")).send().await;
     assert!(after.is_err(), "the listener is closed after shutdown");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_proxys_id_is_kept() {
+    let app = spawn_app().await;
+    let response = app.request(Method::GET, "/healthz").send().await.unwrap();
+    let made = response.headers().get("x-request-id").expect("a request id").to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 36, "a UUID: {made}");
+    let again = app.request(Method::GET, "/api/v1/nowhere").send().await.unwrap();
+    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), made, "each request has its own id");
+    let proxied = app.request(Method::GET, "/healthz").header("x-request-id", "edge-4242").send().await.unwrap();
+    assert_eq!(proxied.headers()["x-request-id"], "edge-4242");
+    app.stop().await;
 }

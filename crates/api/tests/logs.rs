@@ -96,7 +96,8 @@ async fn logs_carry_requests_and_errors_but_no_secrets() {
         finished.iter().any(|l| l.contains("method=POST")
             && l.contains("path=/api/v1/signup")
             && l.contains("status=201")
-            && l.contains("latency_ms=")),
+            && l.contains("latency_ms=")
+            && l.contains("request_id=")),
         "no request line for the sign-up:\n{logs}"
     );
     assert!(
