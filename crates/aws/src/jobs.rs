@@ -516,6 +516,24 @@ impl JobStore for DynamoJobStore {
                 .await?;
             start = out.last_evaluated_key;
             if start.is_none() {
+                break;
+            }
+        }
+        // The idempotency keys of the user's creations go too: nothing of the user is left.
+        let mut start = None;
+        loop {
+            let out = self
+                .prefix_query(schema::job_partition_key(user_id), schema::IDEMPOTENCY_PREFIX)
+                .projection_expression("#pk, #sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            let keys = out.items.unwrap_or_default();
+            self.count_read(keys.len());
+            self.batch_delete(keys).await?;
+            start = out.last_evaluated_key;
+            if start.is_none() {
                 return Ok(deleted);
             }
         }

@@ -1261,6 +1261,27 @@ pub mod job_store {
         assert_eq!(list_all(&*store, user).await.len(), 3);
     }
 
+    /// `delete_all` forgets the user's idempotency keys with their jobs: an account deleted
+    /// leaves nothing behind, and a key used before creates again.
+    pub async fn delete_all_forgets_idempotency_keys<F: JobStoreFixture>(fixture: &F) {
+        let store = fixture.store();
+        let user = UserId::new();
+        let now = now_ms();
+        let first = sample_job(user, far_future());
+        assert_eq!(
+            store.create_idempotent(&first, "key-1", "{}", now).await.expect("create"),
+            IdempotentCreate::Created
+        );
+        store.delete_all(user).await.expect("JobStore::delete_all must succeed");
+        let again = sample_job(user, far_future());
+        assert_eq!(
+            store.create_idempotent(&again, "key-1", "{}", now + ms(1_000)).await.expect("create"),
+            IdempotentCreate::Created,
+            "delete_all must remove the user's idempotency keys"
+        );
+        assert_eq!(list_all(&*store, user).await.len(), 1);
+    }
+
     /// `list_ordered` newest first pages through every job once, newest first.
     pub async fn list_newest_first_pages_hold_every_job_once<F: JobStoreFixture>(fixture: &F) {
         let store = fixture.store();
@@ -1864,6 +1885,7 @@ macro_rules! job_store_contract_tests {
             update_is_conditional_on_the_version,
             paused_job_is_never_claimed_until_resumed,
             create_idempotent_creates_once_per_user_and_key,
+            delete_all_forgets_idempotency_keys,
             list_newest_first_pages_hold_every_job_once,
             ping_succeeds,
         );

@@ -164,6 +164,9 @@ pub struct ScraperConfig {
     pub fleet_politeness: bool,
     /// `PRICETRACK_AWS_*` timeouts and attempts (default [`AwsWaits::WORKER`]).
     pub aws_waits: AwsWaits,
+    /// `PRICETRACK_HISTORY_RETENTION_DAYS` (default 730): how long the price history the checks
+    /// write is kept (each point's DynamoDB TTL).
+    pub history_retention_days: u32,
 }
 
 impl ScraperConfig {
@@ -224,6 +227,7 @@ impl ScraperConfig {
             shutdown_grace: env.secs_at_least(vars::SHUTDOWN_GRACE_SECS, DEFAULT_SHUTDOWN_GRACE_SECS, 0)?,
             fleet_politeness: env.bool_or(vars::FLEET_POLITENESS, true)?,
             aws_waits: env.aws_waits(AwsWaits::WORKER)?,
+            history_retention_days: env.history_retention_days()?,
         })
     }
 }

@@ -21,7 +21,8 @@ pub const RECEIVE_WAIT: Duration = Duration::from_secs(20);
 /// delivered again later) and returns.
 pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let aws = AwsAdapters::from_default_chain().await.with_waits(config.aws_waits);
-    let jobs: Arc<dyn JobStore> = Arc::new(aws.job_store(&config.table));
+    let jobs: Arc<dyn JobStore> =
+        Arc::new(aws.job_store(&config.table).with_history_retention_days(config.history_retention_days));
     let queue: Arc<dyn CheckQueue> = Arc::new(aws.check_queue(&config.queue_url));
     let notifier: Arc<dyn Notifier> = Arc::new(aws.notifier(&config.topic_arn));
 

@@ -25,6 +25,21 @@ const RESCHEDULER: &str = env!("CARGO_BIN_EXE_rescheduler");
 const VISIBILITY_SECS: u32 = 4;
 
 /// Reads a job through the API.
+/// Every item of `table`, each as its debug text (to search for ids).
+async fn table_items(sdk: &aws_config::SdkConfig, table: &str) -> Vec<String> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
+        items.extend(out.items.unwrap_or_default().iter().map(|item| format!("{item:?}")));
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
 async fn get_job(client: &reqwest::Client, url: &str) -> Option<Value> {
     let response = client.get(url).send().await.ok()?;
     if !response.status().is_success() {
@@ -218,6 +233,34 @@ async fn sign_up_to_one_alert_and_a_killed_scraper_loses_nothing() {
     let status = scraper.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "the scraper exited with {status} after SIGTERM:\n{}", scraper.log());
     assert!(last_checks().await > before_term, "the check in flight at SIGTERM was finished and recorded");
+
+    // Deleting the account deletes everything of it on both backends: its jobs, their history,
+    // its idempotency keys, channels and delivery log in DynamoDB, its sessions and the account
+    // in PostgreSQL. Afterwards sign-in fails as for an unknown email, and the email is free.
+    let job_ids = [job_id.clone(), orphan["id"].as_str().expect("id").to_owned()];
+    let mentions_user = async || {
+        let items = table_items(&sdk, &resources.table).await;
+        items
+            .into_iter()
+            .filter(|item| item.contains(&user_id.to_string()) || job_ids.iter().any(|id| item.contains(id)))
+            .collect::<Vec<_>>()
+    };
+    assert!(!mentions_user().await.is_empty(), "the user has items before the deletion");
+    let r = client
+        .delete(format!("{api_url}/me"))
+        .json(&json!({"password": "correct horse"}))
+        .send()
+        .await
+        .expect("delete me");
+    assert_eq!(r.status(), 204);
+    let left = mentions_user().await;
+    assert!(left.is_empty(), "no item of the deleted user is left in DynamoDB: {left:#?}");
+    let r = client.get(format!("{api_url}/me")).send().await.expect("me");
+    assert_eq!(r.status(), 401, "the session ended with the account");
+    let r = client.post(format!("{api_url}/signin")).json(&credentials).send().await.expect("signin");
+    assert_eq!(r.status(), 401);
+    let r = client.post(format!("{api_url}/signup")).json(&credentials).send().await.expect("signup");
+    assert_eq!(r.status(), 201, "the email is free again");
 
     // SIGTERM stops the other services with status 0, promptly.
     for service in [&mut broken_api, &mut rescheduler, &mut api] {
