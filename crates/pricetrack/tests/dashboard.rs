@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::input::{DispatchKeyEventParams, DispatchKeyEventType};
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::{Page, ScreenshotParams};
@@ -443,7 +444,9 @@ async fn price_changes_grow_the_chart_and_change_the_stats() {
     let mut stats = String::new();
     // The shop's buy-box price; the tracked (member) price is 10 below: 109, then up to 124,
     // then down to 99. The lowest stat follows the falls, the highest the rise.
-    for (cents, lowest, highest) in [(11_900, "109.00", "119.00"), (13_400, "109.00", "124.00"), (10_900, "99.00", "124.00")] {
+    for (cents, lowest, highest) in
+        [(11_900, "109.00", "119.00"), (13_400, "109.00", "124.00"), (10_900, "99.00", "124.00")]
+    {
         w.set_price(cents);
         wait_for_price(&page, &id, &euros(cents - 1000)).await;
         goto(&page, &format!("{base}/#/jobs/{id}")).await;
@@ -489,7 +492,11 @@ async fn edit_the_target_pause_and_resume() {
     let refusal = text(&page, "#edit .error").await;
     assert!(refusal.starts_with("The target price must be a decimal number"), "the error in words: {refusal}");
     assert_eq!(
-        eval(&page, "document.getElementById(document.querySelector('#e-target').getAttribute('aria-describedby')).innerText").await,
+        eval(
+            &page,
+            "document.getElementById(document.querySelector('#e-target').getAttribute('aria-describedby')).innerText"
+        )
+        .await,
         refusal.as_str(),
         "the error is tied to its field"
     );
@@ -509,7 +516,8 @@ async fn edit_the_target_pause_and_resume() {
         assert!(Instant::now() < deadline, "the target was not changed: {}", text(&page, "#edit").await);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    wait_until(&page, "the saved target shown", "document.querySelector('#stat-target dd').innerText === '95.50 EUR'").await;
+    wait_until(&page, "the saved target shown", "document.querySelector('#stat-target dd').innerText === '95.50 EUR'")
+        .await;
     assert_eq!(text(&page, "#edit .error").await, "", "no error left after the save");
     wait_until(&page, "the pause button", "document.querySelector('#pause')").await;
     click(&page, "#pause").await;
@@ -574,6 +582,155 @@ async fn webhook_channel_test_and_delivery_log() {
     }
     assert!(text(&page, "#alert-log").await.contains("119.00"), "the alert's price is shown");
     assert_accessible(&page, "delivery log").await;
+}
+
+/// A key as the keyboard sends it (through CDP `Input.dispatchKeyEvent`, not a DOM event made
+/// up by script): `Tab`, `Enter`, `Space` or one printable character.
+async fn press(page: &Page, key: &str, shift: bool) {
+    let (key, code, vk, text) = match key {
+        "Tab" => ("Tab", "Tab".to_owned(), 9, None),
+        "Enter" => ("Enter", "Enter".to_owned(), 13, Some("\r")),
+        "Space" => (" ", "Space".to_owned(), 32, Some(" ")),
+        c if c.chars().count() == 1 => (c, String::new(), 0, Some(c)),
+        other => panic!("no key {other} in this test's keyboard"),
+    };
+    let mut down = DispatchKeyEventParams::builder()
+        .r#type(if text.is_some() { DispatchKeyEventType::KeyDown } else { DispatchKeyEventType::RawKeyDown })
+        .key(key)
+        .code(code.clone())
+        .windows_virtual_key_code(vk)
+        .native_virtual_key_code(vk)
+        .modifiers(if shift { 8 } else { 0 });
+    if let Some(text) = text {
+        down = down.text(text).unmodified_text(text);
+    }
+    page.execute(down.build().expect("key down")).await.expect("key down");
+    let up = DispatchKeyEventParams::builder()
+        .r#type(DispatchKeyEventType::KeyUp)
+        .key(key)
+        .code(code)
+        .windows_virtual_key_code(vk)
+        .native_virtual_key_code(vk)
+        .modifiers(if shift { 8 } else { 0 })
+        .build()
+        .expect("key up");
+    page.execute(up).await.expect("key up");
+}
+
+/// Types `text` key by key into whatever has the focus.
+async fn type_keys(page: &Page, text: &str) {
+    for c in text.chars() {
+        press(page, &c.to_string(), false).await;
+    }
+}
+
+/// What has the keyboard focus, for messages: tag, id and text.
+async fn focused(page: &Page) -> String {
+    let js = "(() => { const e = document.activeElement; return e ? `${e.tagName.toLowerCase()}#${e.id} ${(e.innerText || e.value || '').slice(0, 40)}` : ''; })()";
+    eval(page, js).await.as_str().unwrap_or("").to_owned()
+}
+
+/// Presses Tab (Shift+Tab when `backwards`) until the focus is on `selector`: the control is
+/// reachable from the keyboard. At most 60 presses.
+async fn tab_to(page: &Page, selector: &str, backwards: bool) {
+    let is_there = format!(
+        "!!document.activeElement && document.activeElement.matches({})",
+        serde_json::to_string(selector).expect("json")
+    );
+    let mut path = Vec::new();
+    for _ in 0..60 {
+        if eval(page, &is_there).await == Value::Bool(true) {
+            return;
+        }
+        press(page, "Tab", backwards).await;
+        path.push(focused(page).await);
+    }
+    panic!("Tab never reached {selector}; the focus went through:\n{}", path.join("\n"));
+}
+
+/// A product added, edited and deleted with the keyboard only: Tab (and Shift+Tab) to move,
+/// Enter and Space to act, keys to type. No click and no script sets a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_edit_and_delete_a_product_with_the_keyboard_only() {
+    let _serial = SERIAL.lock().await;
+    let w = world(1280, 900).await;
+    let base = w.tracker.base.clone();
+    let page = w.page().await;
+    goto(&page, &format!("{base}/#/signup")).await;
+    wait_until(&page, "the sign-up form", "document.activeElement && document.activeElement.id === 'email'").await;
+    type_keys(&page, "alan@example.com").await;
+    tab_to(&page, "#password", false).await;
+    type_keys(&page, PASSWORD).await;
+    press(&page, "Enter", false).await;
+    wait_until(
+        &page,
+        "the empty list",
+        "document.querySelector('h1').innerText === 'Your products' && document.querySelector('.card a.button')",
+    )
+    .await;
+
+    // Add: the list's own link, the address, Enter to read the page, the target, Enter to save.
+    tab_to(&page, "main a[href='#/add']", false).await;
+    press(&page, "Enter", false).await;
+    wait_until(&page, "the address field focused", "document.activeElement && document.activeElement.id === 'url'")
+        .await;
+    type_keys(&page, &w.product("trail-runner-2")).await;
+    press(&page, "Enter", false).await;
+    wait_until(
+        &page,
+        "the candidates, the first one focused",
+        "document.activeElement && document.activeElement.name === 'candidate'",
+    )
+    .await;
+    tab_to(&page, "#target", false).await;
+    type_keys(&page, "100").await;
+    tab_to(&page, "#preview button[type=submit]", false).await;
+    press(&page, "Space", false).await;
+    wait_until(&page, "the product page", "location.hash.startsWith('#/jobs/') && document.querySelector('#e-target')")
+        .await;
+    let id = eval(&page, "location.hash").await.as_str().expect("hash").trim_start_matches("#/jobs/").to_owned();
+    assert_eq!(api_job(&page, &id).await["target_price"], "100", "the target typed");
+
+    // Edit: Tab into the target (which selects what it holds), type over it, Enter saves.
+    tab_to(&page, "#e-target", false).await;
+    type_keys(&page, "85").await;
+    assert_eq!(eval(&page, "document.querySelector('#e-target').value").await, "85", "typing replaced the target");
+    press(&page, "Enter", false).await;
+    wait_until(
+        &page,
+        "the target saved",
+        &format!("fetch('/api/v1/jobs/{id}').then(r => r.json()).then(j => j.target_price === '85')"),
+    )
+    .await;
+    wait_until(&page, "the page redrawn with the focus on Save", "document.querySelector('#stat-target dd').innerText === '85 EUR' && document.activeElement.matches('#edit button[type=submit]')").await;
+
+    // Pause with Space; the focus stays on the button, which now resumes.
+    tab_to(&page, "#pause", false).await;
+    press(&page, "Space", false).await;
+    wait_until(
+        &page,
+        "paused",
+        "document.querySelector('#job-status').innerText === 'paused' && document.activeElement.id === 'pause'",
+    )
+    .await;
+    assert_eq!(text(&page, "#pause").await, "Resume checks");
+
+    // Delete: the button asks first and focuses "Keep it"; Shift+Tab to "Yes", Space.
+    tab_to(&page, "button.danger", false).await;
+    press(&page, "Enter", false).await;
+    wait_until(&page, "the confirmation", "document.activeElement && document.activeElement.innerText === 'Keep it'")
+        .await;
+    tab_to(&page, "[aria-label='Confirm deletion'] button.danger", true).await;
+    press(&page, "Space", false).await;
+    wait_until(&page, "the list without it", "location.hash === '#/' && document.querySelector('.card a.button')")
+        .await;
+    let status = eval(&page, &format!("fetch('/api/v1/jobs/{id}').then(r => r.status)")).await;
+    assert_eq!(status, 404, "the product is deleted");
+
+    // Sign out: Shift+Tab from the page back into the navigation.
+    tab_to(&page, "#signout", true).await;
+    press(&page, "Enter", false).await;
+    wait_until(&page, "the sign-in page", "location.hash === '#/signin' && document.querySelector('#password')").await;
 }
 
 /// The benchmark of BENCHMARKS.md: the list page with 200 products, from navigation to the table
