@@ -519,6 +519,27 @@ async fn edit_the_target_pause_and_resume() {
     wait_until(&page, "the saved target shown", "document.querySelector('#stat-target dd').innerText === '95.50 EUR'")
         .await;
     assert_eq!(text(&page, "#edit .error").await, "", "no error left after the save");
+
+    // Rules: no reason ticked is refused in words; then "a new low" besides the target, and
+    // twelve quiet hours after an alert.
+    click(&page, "#e-rule-below_target").await;
+    click(&page, "#edit button[type=submit]").await;
+    assert_eq!(text(&page, "#e-rules .error").await, "Tick at least one reason to be alerted.");
+    click(&page, "#e-rule-below_target").await;
+    click(&page, "#e-rule-new_low").await;
+    fill(&page, "#e-cooldown", "12").await;
+    click(&page, "#edit button[type=submit]").await;
+    wait_until(
+        &page,
+        "the rules saved",
+        &format!(
+            "fetch('/api/v1/jobs/{id}').then(r => r.json()).then(j => j.cooldown_hours === 12 \
+             && j.rules.map(r => r.kind).sort().join() === 'below_target,new_low')"
+        ),
+    )
+    .await;
+    wait_until(&page, "the page redrawn with the rules", "document.querySelector('#e-rule-new_low').checked").await;
+    assert_eq!(text(&page, "#edit .error").await, "", "no error left after the save");
     wait_until(&page, "the pause button", "document.querySelector('#pause')").await;
     click(&page, "#pause").await;
     wait_until(&page, "status paused", "document.querySelector('#job-status') && document.querySelector('#job-status').innerText === 'paused' || document.querySelector('#edit .error')").await;

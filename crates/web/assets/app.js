@@ -99,8 +99,10 @@ function showError(anchor, err) {
   const box = h("p", { class: "error said", role: "alert", id: `error-${++errorIds}` },
     typeof err === "string" ? err : errorText(err));
   if (field) {
-    // In a row with its button (the URL to read), the message goes under the row.
-    if (field.parentElement.classList.contains("row")) field.parentElement.after(box);
+    // In a row with its button (the URL to read), the message goes under the row; a group of
+    // controls (the rules) holds its own message.
+    if (field.tagName === "FIELDSET") field.append(box);
+    else if (field.parentElement.classList.contains("row")) field.parentElement.after(box);
     else field.parentElement.append(box);
     field.setAttribute("aria-invalid", "true");
     field.setAttribute("aria-describedby", box.id);
@@ -506,6 +508,7 @@ function renderPreview(result, url, preview) {
     h("div", {}, h("label", { for: "currency" }, "Currency"),
       h("input", { id: "currency", name: "currency", "data-field": "currency", value: currency, maxlength: "3", placeholder: "EUR" })),
     h("div", {}, h("label", { for: "interval" }, "Check every"), intervalSelect("interval", 0))),
+  rulesFieldset("a", null, null),
   h("div", { class: "actions" }, h("button", { type: "submit" }, "Start tracking"),
     h("a", { href: "#/", class: "button secondary" }, "Cancel")));
   save.addEventListener("submit", (ev) => {
@@ -513,6 +516,11 @@ function renderPreview(result, url, preview) {
     const body = { url, target_price: decimalText(save.target.value) };
     if (save.interval.value !== "0") body.check_interval_secs = Number(save.interval.value);
     if (save.currency.value.trim()) body.currency = save.currency.value.trim().toUpperCase();
+    let alerting;
+    try { alerting = save.querySelector("#a-rules").read(); } catch (err) { showError(save, err); return; }
+    // The server's defaults (below the target, no cooldown) are left to it.
+    if (!sameRules(alerting.rules, [{ kind: "below_target" }])) body.rules = alerting.rules;
+    if (alerting.cooldown_hours !== null) body.cooldown_hours = alerting.cooldown_hours;
     const chosen = save.querySelector("input[name=candidate]:checked");
     if (chosen && chosen.value !== "0") {
       const c = candidates[Number(chosen.value)];
@@ -527,6 +535,51 @@ function renderPreview(result, url, preview) {
   });
   result.replaceChildren(...[...result.children].filter((c) => c.classList.contains("notice")), save);
   (save.querySelector("input[name=candidate]") || save.target).focus();
+}
+
+/**
+ * "Alert me when…": one checkbox per rule kind (a drop also has its percent and baseline), and
+ * the quiet hours after an alert. `read()` gives `{rules, cooldown_hours}` for the API, or
+ * throws a message in words when no rule is ticked.
+ */
+function rulesFieldset(prefix, rules, cooldown) {
+  const has = (kind) => (rules || [{ kind: "below_target" }]).find((r) => r.kind === kind);
+  const drop = has("drop_percent");
+  const box = (kind, label, ...extra) => h("div", { class: "rule" },
+    h("input", { type: "checkbox", id: `${prefix}-rule-${kind}`, value: kind, checked: !!has(kind) }),
+    h("label", { for: `${prefix}-rule-${kind}` }, label), ...extra);
+  const percent = h("input", { id: `${prefix}-drop-percent`, inputmode: "decimal", class: "short",
+    value: drop ? String(drop.percent) : "10", "aria-label": "Drop in percent" });
+  const baseline = h("select", { id: `${prefix}-drop-baseline`, class: "short", "aria-label": "Drop measured from" },
+    h("option", { value: "first_seen", selected: !drop || drop.baseline === "first_seen" }, "the first price seen"),
+    h("option", { value: "previous", selected: !!drop && drop.baseline === "previous" }, "the previous check"));
+  const quiet = h("input", { id: `${prefix}-cooldown`, "data-field": "cooldown_hours", inputmode: "numeric", class: "short",
+    value: cooldown == null ? "" : String(cooldown), placeholder: "0" });
+  const set = h("fieldset", { class: "rules", id: `${prefix}-rules`, "data-field": "rules" },
+    h("legend", {}, "Alert me when"),
+    box("below_target", "the price is at or below the target"),
+    box("drop_percent", "the price drops by", h("span", { class: "inline" }, percent, " % below ", baseline)),
+    box("new_low", "the price is the lowest seen yet"),
+    box("back_in_stock", "it is back in stock"),
+    h("div", { class: "rule" }, h("label", { for: `${prefix}-cooldown` }, "Then stay quiet for (hours)"), quiet));
+  set.read = () => {
+    const chosen = [...set.querySelectorAll("input[type=checkbox]:checked")].map((c) => c.value);
+    if (chosen.length === 0) throw new ApiError(0, "invalid_field", "Tick at least one reason to be alerted.", "rules");
+    const out = chosen.map((kind) => kind === "drop_percent"
+      ? { kind, percent: decimalText(percent.value), baseline: baseline.value } : { kind });
+    const hours = quiet.value.trim();
+    // Anything but a whole number goes to the API as typed, which says what is wrong with it.
+    const cooldown = hours === "" || hours === "0" ? null : /^\d+$/.test(hours) ? Number(hours) : hours;
+    return { rules: out, cooldown_hours: cooldown };
+  };
+  return set;
+}
+
+/** Whether two rule lists say the same (order aside). */
+function sameRules(a, b) {
+  const key = (rs) => (rs || []).map((r) => `${r.kind}:${r.percent ?? ""}:${r.baseline ?? ""}`).sort().join("|");
+  const norm = (rs) => (rs || []).map((r) => r.percent == null ? r : { ...r, percent: amountText(r.percent) });
+  return key(norm(a)) === key(norm(b));
 }
 
 function intervalSelect(id, current) {
@@ -708,6 +761,7 @@ function editForm(job) {
       h("div", {}, h("label", { for: "e-interval" }, "Check every"), intervalSelect("e-interval", job.check_interval_secs)),
       h("div", {}, h("label", { for: "e-selector" }, "Price selector (optional)"),
         h("input", { id: "e-selector", name: "selector", "data-field": "price_selector", value: job.price_selector || "", placeholder: "found automatically" }))),
+    rulesFieldset("e", job.rules, job.cooldown_hours),
     h("div", { class: "actions" },
       h("button", { type: "submit" }, "Save changes"),
       h("button", { type: "button", class: "secondary", id: "pause" }, job.status === "paused" ? "Resume checks" : "Pause checks")));
@@ -723,6 +777,10 @@ function editForm(job) {
     const sel = form.selector.value.trim() || null;
     if (sel !== (job.price_selector || null)) patch.price_selector = sel;
     const submit = form.querySelector("button[type=submit]");
+    let alerting;
+    try { alerting = form.querySelector("#e-rules").read(); } catch (err) { showError(form, err); return; }
+    if (!sameRules(alerting.rules, job.rules)) patch.rules = alerting.rules;
+    if (alerting.cooldown_hours !== (job.cooldown_hours ?? null)) patch.cooldown_hours = alerting.cooldown_hours;
     if (Object.keys(patch).length === 0) { clearError(form); say("Nothing changed."); return; }
     busy(submit, form, async () => {
       await patchJob(job, patch);
