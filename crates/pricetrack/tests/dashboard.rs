@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::emulation::MediaFeature;
 use chromiumoxide::cdp::browser_protocol::input::{DispatchKeyEventParams, DispatchKeyEventType};
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
@@ -385,6 +386,8 @@ async fn sign_up_add_a_product_from_its_preview_and_sign_out() {
     goto(&page, &format!("{base}/#/")).await;
     wait_until(&page, "the list again", "document.querySelectorAll('#job-list tbody tr').length === 3").await;
     assert!(text(&page, "#job-list").await.contains("119.00 EUR"), "the list shows the price read");
+    wait_until(&page, "a trend line per product", "document.querySelectorAll('#job-list svg.spark').length === 3")
+        .await;
     // Filter by status.
     fill(&page, "#filter-status", "paused").await;
     wait_until(&page, "no paused product", "document.querySelectorAll('#job-list tbody tr').length === 0").await;
@@ -402,6 +405,16 @@ async fn sign_up_add_a_product_from_its_preview_and_sign_out() {
     assert_eq!(overflow, Value::Bool(true), "the list fits 375 px without sideways scrolling");
     assert_accessible(&small, "product list on a phone").await;
     screenshot(&small, "product-list-phone.png").await;
+
+    // The system's dark scheme: the page follows it, and its colours still pass axe's contrast
+    // check.
+    small
+        .emulate_media_features(vec![MediaFeature::new("prefers-color-scheme", "dark")])
+        .await
+        .expect("emulate dark scheme");
+    let background = eval(&small, "getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(background, "rgb(15, 18, 22)", "the dark background");
+    assert_accessible(&small, "product list on a phone, dark").await;
 
     click(&page, "#signout").await;
     wait_until(
@@ -603,6 +616,19 @@ async fn webhook_channel_test_and_delivery_log() {
     }
     assert!(text(&page, "#alert-log").await.contains("119.00"), "the alert's price is shown");
     assert_accessible(&page, "delivery log").await;
+
+    // Remove the channel.
+    goto(&page, &format!("{base}/#/channels")).await;
+    wait_until(&page, "the channel listed", "document.querySelector('.channel .remove')").await;
+    click(&page, ".channel .remove").await;
+    wait_until(
+        &page,
+        "no channel left",
+        "!document.querySelector('.channel') && document.querySelector('#add-channel')",
+    )
+    .await;
+    let left = eval(&page, "fetch('/api/v1/channels').then(r => r.json()).then(b => (b.channels || b).length)").await;
+    assert_eq!(left, 0, "the channel is removed");
 }
 
 /// A key as the keyboard sends it (through CDP `Input.dispatchKeyEvent`, not a DOM event made
@@ -793,6 +819,12 @@ async fn list_page_with_200_products_renders_under_300_ms() {
     )
     .await;
     eprintln!("where the last run's time went (start, end in ms): {breakdown}");
+    // Trend lines are asked for the rows in view only.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let histories =
+        eval(&page, "performance.getEntriesByType('resource').filter(e => e.name.includes('/history')).length").await;
+    eprintln!("trend lines asked for: {histories} of 200 products (the rows in view)");
+    assert!(histories.as_u64().is_some_and(|n| n > 0 && n < 60), "{histories} history requests");
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     eprintln!("list page, 200 products: median {median:.0} ms, fastest {:.0} ms, slowest {:.0} ms", times[0], times[6]);
