@@ -297,7 +297,13 @@ function sparkline(values) {
   svg.setAttribute("viewBox", "0 0 120 32");
   svg.setAttribute("role", "img");
   if (values.length < 2) {
+    // Said, not left blank: an empty cell reads as "broken".
     svg.setAttribute("aria-label", "not enough history for a trend yet");
+    const note = document.createElementNS(ns, "text");
+    note.setAttribute("x", "0");
+    note.setAttribute("y", "20");
+    note.textContent = "no trend yet";
+    svg.append(note);
     return svg;
   }
   const lo = Math.min(...values), hi = Math.max(...values), span = hi - lo || 1;
