@@ -361,9 +361,18 @@ pub(crate) async fn get(
 }
 
 /// Reads and validates a JSON merge patch of a job: the fields of creation but `url`, plus
-/// `paused`; `null` clears `currency` and `price_selector` and is refused elsewhere.
+/// `paused`, `rules` and `cooldown_hours`; `null` clears `currency`, `price_selector` and
+/// `cooldown_hours` and is refused elsewhere.
 fn job_edit(body: &JsonObject, state: &AppState) -> Result<JobEdit, ApiError> {
-    body.deny_unknown(&["target_price", "currency", "check_interval_secs", "price_selector", "paused"])?;
+    body.deny_unknown(&[
+        "target_price",
+        "currency",
+        "check_interval_secs",
+        "price_selector",
+        "paused",
+        "rules",
+        "cooldown_hours",
+    ])?;
     let is_null = |name: &str| body.is_null(name);
     let target_price = if is_null("target_price") {
         return Err(ApiError::invalid("target_price", "target_price cannot be cleared"));
@@ -398,7 +407,8 @@ fn job_edit(body: &JsonObject, state: &AppState) -> Result<JobEdit, ApiError> {
     } else {
         body.optional::<bool>("paused", "true or false")?
     };
-    Ok(JobEdit { target_price, currency, check_interval, price_selector, paused })
+    let (rules, cooldown_hours) = crate::rules::rules_edit(body)?;
+    Ok(JobEdit { target_price, currency, check_interval, price_selector, paused, rules, cooldown_hours })
 }
 
 /// How often an edit without `If-Match` is re-applied when a check got in between.

@@ -44,6 +44,34 @@ pub(crate) async fn alerting_from(body: &JsonObject, state: &AppState, user_id: 
     Ok(alerting)
 }
 
+/// Reads `rules` and `cooldown_hours` of a job's merge patch, validated as at creation: `rules`
+/// cannot be cleared (a job with no rule could never alert), `null` clears the cooldown.
+#[allow(clippy::type_complexity, reason = "a merge patch's absent / clear / set, for two fields")]
+pub(crate) fn rules_edit(body: &JsonObject) -> Result<(Option<Vec<AlertRule>>, Option<Option<u32>>), ApiError> {
+    if body.is_null("rules") {
+        return Err(ApiError::invalid("rules", "rules cannot be cleared: name at least one rule"));
+    }
+    let rules = body.optional::<Vec<AlertRule>>(
+        "rules",
+        "a list of rules such as [{\"kind\":\"below_target\"}, {\"kind\":\"drop_percent\",\"percent\":\"10\",\"baseline\":\"first_seen\"}]",
+    )?;
+    if let Some(rules) = &rules {
+        let check = Alerting { rules: rules.clone(), ..Alerting::default() };
+        check.validate().map_err(|e| ApiError::invalid("rules", e))?;
+    }
+    let cooldown_hours = if body.is_null("cooldown_hours") {
+        Some(None)
+    } else {
+        match body.optional::<u32>("cooldown_hours", "a whole number of hours")? {
+            Some(h) if h > MAX_COOLDOWN_HOURS => {
+                return Err(ApiError::invalid("cooldown_hours", "cooldown_hours must be at most 720"));
+            }
+            other => other.map(Some),
+        }
+    };
+    Ok((rules, cooldown_hours))
+}
+
 /// The alerting settings as a job shows them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Alerting)]

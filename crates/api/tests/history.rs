@@ -108,7 +108,24 @@ async fn patch_merges_validates_and_honours_if_match() {
     let cleared: Value = cleared.json().await.unwrap();
     assert!(cleared["price_selector"].is_null() && cleared["currency"].is_null(), "{cleared}");
 
+    // Rules and the cooldown are edited as they are set at creation.
+    let rules = json!({"rules": [{"kind": "drop_percent", "percent": "10", "baseline": "first_seen"}, {"kind": "new_low"}], "cooldown_hours": 12});
+    let ruled: Value = patch(&app, &token, &id, &rules, None).await.json().await.unwrap();
+    assert_eq!(ruled["rules"].as_array().map(Vec::len), Some(2), "{ruled}");
+    assert_eq!(ruled["rules"][0]["kind"], "drop_percent");
+    assert_eq!(ruled["cooldown_hours"], 12);
+    let uncooled: Value = patch(&app, &token, &id, &json!({"cooldown_hours": null}), None).await.json().await.unwrap();
+    assert!(
+        uncooled["cooldown_hours"].is_null() && uncooled["rules"].as_array().map(Vec::len) == Some(2),
+        "{uncooled}"
+    );
+
     for (body, field) in [
+        (json!({"rules": []}), "rules"),
+        (json!({"rules": null}), "rules"),
+        (json!({"rules": [{"kind": "new_low"}, {"kind": "new_low"}]}), "rules"),
+        (json!({"rules": [{"kind": "drop_percent", "percent": "100", "baseline": "first_seen"}]}), "rules"),
+        (json!({"cooldown_hours": 721}), "cooldown_hours"),
         (json!({"target_price": "0"}), "target_price"),
         (json!({"check_interval_secs": 1}), "check_interval_secs"),
         (json!({"price_selector": "div["}), "price_selector"),

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{Alerting, PricedCheck};
+use crate::rules::{AlertRule, Alerting, PricedCheck};
 use crate::{
-    Alert, AlertDetails, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation,
-    ProductUrl, TargetPrice, Timestamp, UserId,
+    Alert, AlertDetails, AlertId, AlertRuleKind, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money,
+    Observation, ProductUrl, TargetPrice, Timestamp, UserId,
 };
 
 /// Where a job is in its life, as its owner sees it.
@@ -258,6 +258,10 @@ pub struct JobEdit {
     pub price_selector: Option<Option<String>>,
     /// Pause (`true`) or resume (`false`).
     pub paused: Option<bool>,
+    /// New alert rules (already validated: at least one, no kind twice).
+    pub rules: Option<Vec<AlertRule>>,
+    /// New cooldown in hours, or `Some(None)` to clear it.
+    pub cooldown_hours: Option<Option<u32>>,
 }
 
 /// What recording one check does to a job.
@@ -422,6 +426,17 @@ impl Job {
             if job.next_check_at > at_latest {
                 job.next_check_at = at_latest;
             }
+        }
+        if let Some(rules) = &edit.rules {
+            // A rule taken off and put back starts armed: its fired memory goes with it.
+            job.alerting.fired.retain(|kind| rules.iter().any(|rule| rule.kind() == *kind));
+            if !rules.iter().any(|rule| rule.kind() == AlertRuleKind::BelowTarget) {
+                job.alert_state = AlertState::Armed;
+            }
+            job.alerting.rules.clone_from(rules);
+        }
+        if let Some(cooldown) = edit.cooldown_hours {
+            job.alerting.cooldown_hours = cooldown;
         }
         if let Some(paused) = edit.paused {
             if self.paused && !paused {
@@ -705,6 +720,24 @@ mod tests {
         assert_eq!(lowered.alert_state, AlertState::Armed);
         assert!(check(&lowered, &priced("70", None)).pending_alert.is_none());
         assert!(check(&lowered, &priced("59", None)).pending_alert.is_some());
+    }
+
+    #[test]
+    fn edited_rules_replace_the_old_ones_and_forget_what_removed_ones_fired() {
+        let mut j = job("80", None);
+        j.alerting.fired = vec![AlertRuleKind::NewLow, AlertRuleKind::BackInStock];
+        j.alert_state = AlertState::Fired;
+        let now = chrono::Utc::now();
+        let edit =
+            JobEdit { rules: Some(vec![AlertRule::NewLow]), cooldown_hours: Some(Some(6)), ..JobEdit::default() };
+        let edited = j.edited(&edit, now);
+        assert_eq!(edited.alerting.rules, vec![AlertRule::NewLow]);
+        assert_eq!(edited.alerting.fired, vec![AlertRuleKind::NewLow], "a kept rule keeps its memory");
+        assert_eq!(edited.alert_state, AlertState::Armed, "below_target removed: armed when put back");
+        assert_eq!(edited.alerting.cooldown_hours, Some(6));
+        let uncooled = edited.edited(&JobEdit { cooldown_hours: Some(None), ..JobEdit::default() }, now);
+        assert_eq!(uncooled.alerting.cooldown_hours, None);
+        assert_eq!(uncooled.alerting.rules, vec![AlertRule::NewLow], "rules not in the edit stay");
     }
 
     #[test]
