@@ -244,13 +244,20 @@ pub(crate) struct JobPatchDoc {
     #[schema(pattern = "^[A-Za-z]{3}$")]
     currency: Option<String>,
     /// Seconds between checks (the operator's floor to 30 days).
-    #[schema(minimum = 60, maximum = 2592000)]
+    #[schema(nullable = false, minimum = 60, maximum = 2592000)]
     check_interval_secs: Option<u64>,
     /// The price element's selector; `null` to read the price automatically again.
     #[schema(min_length = 1, max_length = 512)]
     price_selector: Option<String>,
     /// `true` pauses the job (never checked); `false` resumes it (checked soon).
+    #[schema(nullable = false)]
     paused: Option<bool>,
+    /// The alert rules (each kind at most once); cannot be cleared.
+    #[schema(nullable = false, min_items = 1, max_items = 4)]
+    rules: Option<Vec<AlertRuleDoc>>,
+    /// Hours to wait after an alert before another (0 to 720); `null` clears it.
+    #[schema(maximum = 720)]
+    cooldown_hours: Option<u32>,
 }
 
 /// A new channel: `kind` and the kind's fields, all strings. A webhook's answer carries its
