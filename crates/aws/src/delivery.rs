@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::{StreamExt, TryStreamExt};
 use pricetrack_domain::delivery::{ChannelStore, DeliveryLog};
 use pricetrack_domain::ports::{BackendError, Page, PageRequest, StoreError};
 use pricetrack_domain::{
@@ -140,7 +140,10 @@ const DELETE_CONCURRENCY: usize = 8;
 
 /// Deletes the item with `item`'s key.
 async fn delete_by_key(client: &Client, table: &str, item: &Item) -> Result<(), StoreError> {
-    let pk = item.get(schema::PARTITION_KEY).cloned().ok_or_else(|| backend(CorruptItem { attribute: schema::PARTITION_KEY }))?;
+    let pk = item
+        .get(schema::PARTITION_KEY)
+        .cloned()
+        .ok_or_else(|| backend(CorruptItem { attribute: schema::PARTITION_KEY }))?;
     let sk = item.get(schema::SORT_KEY).cloned().ok_or_else(|| backend(CorruptItem { attribute: schema::SORT_KEY }))?;
     client
         .delete_item()

@@ -45,8 +45,7 @@ async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<HashMap
     let mut items = Vec::new();
     let mut start = None;
     loop {
-        let out =
-            client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan the table");
+        let out = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan the table");
         items.extend(out.items.unwrap_or_default());
         start = out.last_evaluated_key;
         if start.is_none() {

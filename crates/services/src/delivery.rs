@@ -57,7 +57,11 @@ pub fn deliverer(
     let email: Arc<dyn EmailSender> = Arc::new(SnsEmailSender { email: aws.email(topic_arn) });
     let sender = ChannelSender::new(allow_private, Some(email))?;
     Ok(DeliveryParts {
-        deliverer: Arc::new(Deliverer::new(channels.clone(), log.clone(), sender, None, retry)),
+        // An alert of a deleted job (or account) is delivered no further and writes nothing back.
+        deliverer: Arc::new(
+            Deliverer::new(channels.clone(), log.clone(), sender, None, retry)
+                .with_jobs(Arc::new(aws.job_store(table))),
+        ),
         channels,
         log,
     })
