@@ -258,6 +258,8 @@ pub struct JobEdit {
     pub price_selector: Option<Option<String>>,
     /// Pause (`true`) or resume (`false`).
     pub paused: Option<bool>,
+    /// Changes to the alert rules, cooldown, snooze and channels.
+    pub alerting: crate::AlertingEdit,
 }
 
 /// What recording one check does to a job.
@@ -409,7 +411,11 @@ impl Job {
         if let Some(currency) = edit.currency {
             job.currency = currency;
         }
-        if job.target_price != self.target_price || job.currency != self.currency {
+        let changed_rules = job.alerting.apply_edit(&edit.alerting);
+        if job.target_price != self.target_price
+            || job.currency != self.currency
+            || changed_rules.contains(&crate::AlertRuleKind::BelowTarget)
+        {
             job.alert_state = AlertState::Armed;
         }
         if let Some(selector) = &edit.price_selector {
@@ -463,7 +469,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
-    use crate::CheckedOffer;
+    use crate::{AlertRule, CheckedOffer};
 
     fn job(target: &str, currency: Option<Currency>) -> Job {
         let now = chrono::Utc::now();
@@ -705,6 +711,29 @@ mod tests {
         assert_eq!(lowered.alert_state, AlertState::Armed);
         assert!(check(&lowered, &priced("70", None)).pending_alert.is_none());
         assert!(check(&lowered, &priced("59", None)).pending_alert.is_some());
+    }
+
+    #[test]
+    fn an_edit_of_the_rules_re_arms_below_target_only_when_it_changes() {
+        let mut fired = check(&job("80", None), &priced("70", None));
+        assert_eq!(fired.alert_state, AlertState::Fired);
+        fired.pending_alert = None;
+        let now = chrono::Utc::now();
+        let rules = |rules: Vec<AlertRule>| JobEdit {
+            alerting: crate::AlertingEdit { rules: Some(rules), ..crate::AlertingEdit::default() },
+            ..JobEdit::default()
+        };
+        // Adding a rule leaves below_target fired: no second alert for the same crossing.
+        let added = fired.edited(&rules(vec![AlertRule::BelowTarget, AlertRule::NewLow]), now);
+        assert_eq!(added.alert_state, AlertState::Fired);
+        assert_eq!(added.alerting.rules, vec![AlertRule::BelowTarget, AlertRule::NewLow]);
+        assert!(check(&added, &priced("70", None)).pending_alert.is_none());
+        // Dropping below_target, then naming it again: a new rule, armed, alerting on the next
+        // check that finds the price at or below the target.
+        let dropped = added.edited(&rules(vec![AlertRule::NewLow]), now);
+        let again = dropped.edited(&rules(vec![AlertRule::BelowTarget]), now);
+        assert_eq!(again.alert_state, AlertState::Armed);
+        assert!(check(&again, &priced("70", None)).pending_alert.is_some());
     }
 
     #[test]
