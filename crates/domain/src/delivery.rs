@@ -201,4 +201,10 @@ pub trait ChannelProbe: Send + Sync + 'static {
     async fn created(&self, _channel: &Channel) -> Result<(), ProbeError> {
         Ok(())
     }
+
+    /// Called once a channel is deleted (AWS: an email channel's SNS subscription is removed,
+    /// so the address does not stay with the topic). Nothing by default.
+    async fn deleted(&self, _channel: &Channel) -> Result<(), ProbeError> {
+        Ok(())
+    }
 }

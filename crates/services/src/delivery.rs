@@ -99,4 +99,14 @@ impl ChannelProbe for AwsChannelProbe {
         }
         Ok(())
     }
+
+    async fn deleted(&self, channel: &Channel) -> Result<(), ProbeError> {
+        if let ChannelTarget::Email { .. } = &channel.target {
+            self.email.unsubscribe(&channel.id.to_string()).await.map_err(|_| ProbeError {
+                reason: "the email subscription could not be removed".into(),
+                retryable: true,
+            })?;
+        }
+        Ok(())
+    }
 }

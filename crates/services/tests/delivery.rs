@@ -2,7 +2,7 @@
 //! alert topic feeds the delivery queue, the scraper's delivery workers deliver to a user's
 //! webhook channel on 127.0.0.1 (signed, recorded in the delivery log, retried through an
 //! outage), and an email channel gets its own SNS subscription when it is added (never at
-//! sign-up); a scraper killed with SIGKILL mid-delivery loses no alert and sends none again that
+//! sign-up) and loses it when the account is deleted, with every item of the user; a scraper killed with SIGKILL mid-delivery loses no alert and sends none again that
 //! the log showed delivered.
 
 mod common;
@@ -170,6 +170,39 @@ async fn alerts_reach_a_users_channels_through_the_delivery_queue() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(seen.lock().expect("seen").1.len(), requests.len(), "delivered: never sent again");
     assert!(scraper.terminate(Duration::from_secs(30)).success());
+
+    // Deleting the account removes the email channel's SNS subscription (it holds the address)
+    // and every item of the user in the table: jobs, channels, alerts, deliveries.
+    let me: Value = client.get(format!("{api_url}/me")).send().await.expect("me").json().await.expect("json");
+    let user_id = me["id"].as_str().expect("id").to_owned();
+    let alert_id = log["alerts"][0]["id"].as_str().expect("alert id").to_owned();
+    let r = client.delete(format!("{api_url}/me")).json(&json!({"password": "correct horse"})).send().await;
+    assert_eq!(r.expect("delete the account").status(), 204);
+    let left = subscriptions(sns.clone(), resources.topic_arn.clone()).await;
+    assert!(left.iter().all(|s| s.protocol.as_deref() != Some("email")), "the email subscription is gone: {left:?}");
+    let dynamodb = pricetrack_aws::aws_sdk_dynamodb::Client::new(&sdk);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = dynamodb
+            .scan()
+            .table_name(&resources.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan the table");
+        items.extend(out.items.unwrap_or_default());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    let mentions =
+        |item: &std::collections::HashMap<String, pricetrack_aws::aws_sdk_dynamodb::types::AttributeValue>| {
+            item.values().any(|v| v.as_s().is_ok_and(|s| s.contains(&user_id) || s.contains(&alert_id)))
+        };
+    let leftovers: Vec<_> = items.iter().filter(|item| mentions(item)).collect();
+    assert!(leftovers.is_empty(), "items of the deleted account are left: {leftovers:?}");
     assert!(api.terminate(Duration::from_secs(30)).success());
 }
 
