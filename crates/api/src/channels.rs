@@ -329,11 +329,22 @@ pub(crate) async fn delete(
     Session(user_id): Session,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    if delivery(&state)?.channels.delete(key(user_id, id)?).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    let ports = delivery(&state)?;
+    let key = key(user_id, id)?;
+    let channel = ports.channels.get(key).await?.ok_or(ApiError::NotFound)?;
+    // What the channel left outside the store goes first: should it fail, the channel still
+    // exists and the user can try again.
+    release(ports, &channel).await?;
+    if ports.channels.delete(key).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound) }
+}
+
+/// Undoes what the channel's creation set up outside the store (on AWS, an email channel's SNS
+/// subscription, which holds the address): 503 if that fails, so the deletion can be retried.
+pub(crate) async fn release(ports: &DeliveryPorts, channel: &Channel) -> Result<(), ApiError> {
+    ports.probe.deleted(channel).await.map_err(|e| {
+        tracing::warn!(channel_id = %channel.id, reason = %e.reason, "could not release a deleted channel");
+        ApiError::Unavailable(Some(Box::new(e)))
+    })
 }
 
 /// `POST /api/v1/channels/{id}/test` -> 200 `{delivered: true}` or `{delivered: false, error,

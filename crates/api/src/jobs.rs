@@ -361,18 +361,13 @@ pub(crate) async fn get(
 }
 
 /// Reads and validates a JSON merge patch of a job: the fields of creation but `url`, plus
-/// `paused`, `rules` and `cooldown_hours`; `null` clears `currency`, `price_selector` and
-/// `cooldown_hours` and is refused elsewhere.
+/// `paused`; `null` clears `currency` and `price_selector` and is refused for the other fields
+/// read here. The alerting fields ([`crate::rules::FIELDS`]) are allowed here and read, with
+/// their channel checks, by [`crate::rules::alerting_edit`].
 fn job_edit(body: &JsonObject, state: &AppState) -> Result<JobEdit, ApiError> {
-    body.deny_unknown(&[
-        "target_price",
-        "currency",
-        "check_interval_secs",
-        "price_selector",
-        "paused",
-        "rules",
-        "cooldown_hours",
-    ])?;
+    let mut allowed = vec!["target_price", "currency", "check_interval_secs", "price_selector", "paused"];
+    allowed.extend(crate::rules::FIELDS);
+    body.deny_unknown(&allowed)?;
     let is_null = |name: &str| body.is_null(name);
     let target_price = if is_null("target_price") {
         return Err(ApiError::invalid("target_price", "target_price cannot be cleared"));
@@ -407,8 +402,7 @@ fn job_edit(body: &JsonObject, state: &AppState) -> Result<JobEdit, ApiError> {
     } else {
         body.optional::<bool>("paused", "true or false")?
     };
-    let (rules, cooldown_hours) = crate::rules::rules_edit(body)?;
-    Ok(JobEdit { target_price, currency, check_interval, price_selector, paused, rules, cooldown_hours })
+    Ok(JobEdit { target_price, currency, check_interval, price_selector, paused, ..JobEdit::default() })
 }
 
 /// How often an edit without `If-Match` is re-applied when a check got in between.
@@ -451,7 +445,8 @@ pub(crate) async fn patch(
 ) -> Result<Response, ApiError> {
     let key = key(user_id, id)?;
     let if_match = headers.get(header::IF_MATCH).map(|v| v.to_str().unwrap_or_default().trim().to_owned());
-    let edit = job_edit(&body, &state)?;
+    let mut edit = job_edit(&body, &state)?;
+    edit.alerting = crate::rules::alerting_edit(&body, &state, user_id).await?;
     for _ in 0..EDIT_ATTEMPTS {
         let job = state.ports.jobs.get(key).await?.ok_or(ApiError::NotFound)?;
         if let Some(expected) = &if_match {

@@ -258,6 +258,11 @@ pub(crate) struct JobPatchDoc {
     /// Hours to wait after an alert before another (0 to 720); `null` clears it.
     #[schema(maximum = 720)]
     cooldown_hours: Option<u32>,
+    /// No alert before this time (RFC 3339); `null` clears it.
+    #[schema(format = DateTime)]
+    snooze_until: Option<String>,
+    /// The ids of the channels to alert (the user's own); `null`: every channel.
+    channels: Option<Vec<String>>,
 }
 
 /// A new channel: `kind` and the kind's fields, all strings. A webhook's answer carries its

@@ -300,7 +300,17 @@ pub(crate) async fn delete_me(
     check_password(&state, client, &user, password).await?;
 
     // Jobs first: should a step fail, the account still exists and the user can try again.
+    // Then the user's channels (with what they set up outside the store, such as an email
+    // channel's SNS subscription) and delivery log (alerts and every delivery record), so
+    // nothing of the user is left; jobs go first so that no new alert is decided meanwhile.
     state.ports.jobs.delete_all(user.id).await?;
+    if let Some(delivery) = &state.ports.delivery {
+        for channel in delivery.channels.list(user.id).await? {
+            crate::channels::release(delivery, &channel).await?;
+        }
+        delivery.channels.delete_all(user.id).await?;
+        delivery.log.delete_all(user.id).await?;
+    }
     state.sessions.forget_user(user.id, None);
     state.ports.sessions.revoke_all(user.id, None).await?;
     state.ports.users.delete(user.id).await?;

@@ -169,6 +169,42 @@ async fn sqlite_rows(app: &TestApp, user_id: &str) -> (i64, i64, i64, i64) {
     (users, sessions, jobs, observations)
 }
 
+/// Rows in the SQLite file of the delivery stage: (channels, alerts, deliveries) of `user_id`.
+async fn delivery_rows(app: &TestApp, user_id: &str) -> (i64, i64, i64) {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", app.db_path.display())).await.unwrap();
+    let mut count =
+        async |sql: &str| -> i64 { sqlx::query_scalar(sql).bind(user_id).fetch_one(&mut conn).await.unwrap() };
+    let channels = count("SELECT count(*) FROM channels WHERE user_id = ?1").await;
+    let alerts = count("SELECT count(*) FROM alerts WHERE user_id = ?1").await;
+    let deliveries = count(
+        "SELECT count(*) FROM deliveries WHERE user_id = ?1 OR alert_id IN (SELECT id FROM alerts WHERE user_id = ?1)",
+    )
+    .await;
+    (channels, alerts, deliveries)
+}
+
+/// Gives `user_id` `channels` channels and `alerts` alerts, each delivered to every channel
+/// and to the operator's webhook, through the delivery stage's ports.
+async fn deliveries_of(app: &TestApp, user_id: &str, channels: usize, alerts: usize) {
+    use pricetrack_domain::delivery::{ChannelStore, DeliveryLog, OPERATOR_CHANNEL};
+    use pricetrack_domain::delivery_testing::{pending_record, sample_alert, sample_channel};
+    let user = user_id.parse().unwrap();
+    let (store, log) = (app.db.channels(), app.db.delivery_log());
+    let mut ids = vec![OPERATOR_CHANNEL.to_owned()];
+    for i in 0..channels {
+        let channel = sample_channel(user, &format!("channel {i}"));
+        store.create(&channel).await.unwrap();
+        ids.push(channel.id.to_string());
+    }
+    for _ in 0..alerts {
+        let alert = sample_alert(user, chrono::Utc::now());
+        log.record_alert(&alert).await.unwrap();
+        for id in &ids {
+            log.put(&pending_record(&alert, id)).await.unwrap();
+        }
+    }
+}
+
 /// Keeps one observation beside the job, through the job store port.
 async fn observe(app: &TestApp, user_id: &str, job_id: &str) -> JobKey {
     let store = app.db.jobs();
@@ -202,6 +238,9 @@ async fn account_deletion_leaves_nothing_behind(accounts: Accounts) {
     app.job(&token, "https://shop.example/b").await;
     let key = observe(&app, &id, job["id"].as_str().unwrap()).await;
     app.job(&bobs, "https://shop.example/c").await;
+    deliveries_of(&app, &id, 2, 3).await;
+    deliveries_of(&app, &bob_id, 1, 1).await;
+    assert_eq!(delivery_rows(&app, &id).await, (2, 3, 9));
 
     let wrong = app
         .authed(Method::DELETE, "/api/v1/me", &token)
@@ -243,6 +282,8 @@ async fn account_deletion_leaves_nothing_behind(accounts: Accounts) {
     // Counted in rows: nothing of Ada's is left; Bob's account is whole.
     let (users, sessions, jobs, observations) = sqlite_rows(&app, &id).await;
     assert_eq!((jobs, observations), (0, 0), "jobs and observations");
+    assert_eq!(delivery_rows(&app, &id).await, (0, 0, 0), "channels, alerts and deliveries");
+    assert_eq!(delivery_rows(&app, &bob_id).await, (1, 1, 2), "bob's channel, alert and deliveries");
     if sqlite_accounts {
         assert_eq!((users, sessions), (0, 0), "user and sessions");
         assert_eq!(sqlite_rows(&app, &bob_id).await, (1, 1, 1, 0));

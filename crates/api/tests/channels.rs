@@ -272,3 +272,107 @@ async fn jobs_take_rules_a_cooldown_a_snooze_and_their_own_channels() {
     let theirs = json!({"url": "https://shop.example.com/p/4", "target_price": "10", "channels": [channel_id]});
     assert_invalid_field(app.create_job(&other, &theirs).await, "channels").await;
 }
+
+/// `PATCH /api/v1/jobs/{id}` edits the alerting settings as a JSON merge patch: `rules` replaces
+/// the list, `null` clears the cooldown, the snooze and the channels (and is refused for
+/// `rules`), fields not named stay; every value is validated as at creation, and a refused patch
+/// changes nothing.
+#[tokio::test]
+async fn job_rules_are_editable_with_a_merge_patch() {
+    let app = spawn_app_with(|s| s.allow_private_targets = true).await;
+    let (_, token) = app.user("ada@example.com").await;
+    let (hook, _) = receiver().await;
+    let channel: Value = app
+        .authed(Method::POST, "/api/v1/channels", &token)
+        .json(&json!({"kind": "webhook", "url": hook}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let channel_id = channel["id"].as_str().unwrap();
+    let job = app.job(&token, "https://shop.example.com/p/1").await;
+    let path = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
+    let patch = |body: Value| {
+        app.authed(Method::PATCH, &path, &token)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+            .send()
+    };
+    let read = async || -> Value { app.authed(Method::GET, &path, &token).send().await.unwrap().json().await.unwrap() };
+
+    let rules = json!([
+        {"kind": "drop_percent", "percent": "15", "baseline": "previous"},
+        {"kind": "new_low"}
+    ]);
+    let response = patch(json!({
+        "rules": rules,
+        "cooldown_hours": 6,
+        "snooze_until": "2030-01-01T00:00:00Z",
+        "channels": [channel_id]
+    }))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let edited: Value = response.json().await.unwrap();
+    assert_eq!(edited["rules"], rules);
+    assert_eq!(edited["cooldown_hours"], 6);
+    assert_eq!(edited["snooze_until"], "2030-01-01T00:00:00.000Z");
+    assert_eq!(edited["channels"], json!([channel_id]));
+    assert_eq!(edited["target_price"], job["target_price"], "fields not named stay");
+    assert_eq!(read().await["rules"], rules, "stored");
+
+    // Another field alone leaves the alerting settings as they are.
+    let response = patch(json!({"target_price": "12"})).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored = read().await;
+    assert_eq!(
+        (&stored["target_price"], &stored["rules"], &stored["cooldown_hours"]),
+        (&json!("12"), &rules, &json!(6))
+    );
+
+    // `null` clears the cooldown, the snooze and the channels; the rules stay.
+    let response = patch(json!({"cooldown_hours": null, "snooze_until": null, "channels": null})).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored = read().await;
+    assert_eq!(
+        (&stored["cooldown_hours"], &stored["snooze_until"], &stored["channels"], &stored["rules"]),
+        (&Value::Null, &Value::Null, &Value::Null, &rules)
+    );
+
+    // Refused as at creation, and a refused patch changes nothing.
+    let (_, bob) = app.user("bob@example.com").await;
+    let bobs_channel: Value = app
+        .authed(Method::POST, "/api/v1/channels", &bob)
+        .json(&json!({"kind": "webhook", "url": hook}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = read().await;
+    for (bad, field) in [
+        (json!({"rules": null}), "rules"),
+        (json!({"rules": []}), "rules"),
+        (json!({"rules": [{"kind": "new_low"}, {"kind": "new_low"}]}), "rules"),
+        (json!({"rules": [{"kind": "drop_percent", "percent": "0", "baseline": "previous"}]}), "rules"),
+        (json!({"rules": [{"kind": "sometimes"}]}), "rules"),
+        (json!({"rules": "below_target"}), "rules"),
+        (json!({"cooldown_hours": 721}), "cooldown_hours"),
+        (json!({"cooldown_hours": -1}), "cooldown_hours"),
+        (json!({"snooze_until": "tomorrow"}), "snooze_until"),
+        (json!({"channels": ["01a23b18-227b-76ff-8f4a-2a88cdb09c32"]}), "channels"),
+        (json!({"channels": [bobs_channel["id"]]}), "channels"),
+        (json!({"target_price": "13", "rules": []}), "rules"),
+    ] {
+        assert_invalid_field(patch(bad.clone()).await.unwrap(), field).await;
+    }
+    assert_eq!(read().await, before, "refused patches change nothing");
+
+    // Back to the default rule.
+    let response = patch(json!({"rules": [{"kind": "below_target"}]})).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(read().await["rules"], json!([{"kind": "below_target"}]));
+}

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::{StreamExt, TryStreamExt};
 use pricetrack_domain::delivery::{ChannelStore, DeliveryLog};
 use pricetrack_domain::ports::{BackendError, Page, PageRequest, StoreError};
 use pricetrack_domain::{
@@ -134,6 +135,26 @@ async fn query_prefix(
     }
 }
 
+/// Alerts whose deliveries are deleted at once by `delete_all`.
+const DELETE_CONCURRENCY: usize = 8;
+
+/// Deletes the item with `item`'s key.
+async fn delete_by_key(client: &Client, table: &str, item: &Item) -> Result<(), StoreError> {
+    let pk = item
+        .get(schema::PARTITION_KEY)
+        .cloned()
+        .ok_or_else(|| backend(CorruptItem { attribute: schema::PARTITION_KEY }))?;
+    let sk = item.get(schema::SORT_KEY).cloned().ok_or_else(|| backend(CorruptItem { attribute: schema::SORT_KEY }))?;
+    client
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(HashMap::from([(schema::PARTITION_KEY.to_owned(), pk), (schema::SORT_KEY.to_owned(), sk)])))
+        .send()
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ChannelStore for DynamoChannelStore {
     async fn create(&self, channel: &Channel) -> Result<(), StoreError> {
@@ -204,13 +225,12 @@ impl ChannelStore for DynamoChannelStore {
     }
 
     async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        for channel in self.list(user_id).await? {
-            if self.delete(channel.key()).await? {
-                deleted += 1;
-            }
+        // By key, never by parsing: a channel item that no longer reads back is deleted too.
+        let items = self.query_prefix(schema::job_partition_key(user_id), schema::CHANNEL_PREFIX).await?;
+        for item in &items {
+            delete_by_key(&self.client, &self.table, item).await?;
         }
-        Ok(deleted)
+        Ok(u64::try_from(items.len()).unwrap_or(u64::MAX))
     }
 
     async fn record_success(&self, key: ChannelKey, now: Timestamp) -> Result<(), StoreError> {
@@ -315,26 +335,6 @@ impl DynamoDeliveryLog {
     fn delivery_key(alert_id: AlertId, channel: &str) -> Item {
         key(format!("{}{alert_id}", schema::ALERT_PREFIX), format!("{}{channel}", schema::DELIVERY_PREFIX))
     }
-
-    async fn deliveries(&self, alert_id: AlertId) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let (items, _) = query_prefix(
-            &self.client,
-            &self.table,
-            format!("{}{alert_id}", schema::ALERT_PREFIX),
-            schema::DELIVERY_PREFIX,
-            true,
-            None,
-            None,
-        )
-        .await?;
-        items
-            .iter()
-            .map(|item| {
-                serde_json::from_str::<DeliveryRecord>(text(item, DATA)?).map_err(|_| CorruptItem { attribute: DATA })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(backend)
-    }
 }
 
 #[async_trait]
@@ -400,6 +400,26 @@ impl DeliveryLog for DynamoDeliveryLog {
         }
     }
 
+    async fn deliveries(&self, alert_id: AlertId) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let (items, _) = query_prefix(
+            &self.client,
+            &self.table,
+            format!("{}{alert_id}", schema::ALERT_PREFIX),
+            schema::DELIVERY_PREFIX,
+            true,
+            None,
+            None,
+        )
+        .await?;
+        items
+            .iter()
+            .map(|item| {
+                serde_json::from_str::<DeliveryRecord>(text(item, DATA)?).map_err(|_| CorruptItem { attribute: DATA })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)
+    }
+
     async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<AlertEntry>, StoreError> {
         let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
         let pk = schema::job_partition_key(user_id);
@@ -433,25 +453,33 @@ impl DeliveryLog for DynamoDeliveryLog {
     }
 
     async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError> {
+        // By key, never by parsing: an item that no longer reads back must not keep an account's
+        // data from being deleted. Each alert's deliveries go before the alert, so a deletion cut
+        // short leaves every remaining delivery findable from its alert for the next attempt.
         let pk = schema::job_partition_key(user_id);
-        let (items, _) = query_prefix(&self.client, &self.table, pk, schema::ALERT_PREFIX, true, None, None).await?;
-        let mut deleted = 0;
-        for item in items {
-            let alert: Alert = serde_json::from_str(text(&item, DATA).map_err(backend)?)
-                .map_err(|_| backend(CorruptItem { attribute: DATA }))?;
-            for record in self.deliveries(alert.id).await? {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::delivery_key(alert.id, &record.channel)))
-                    .send()
-                    .await
-                    .map_err(backend)?;
-            }
-            let key = key(schema::job_partition_key(user_id), format!("{}{}", schema::ALERT_PREFIX, alert.id));
-            self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(backend)?;
-            deleted += 1;
-        }
+        let (alerts, _) = query_prefix(&self.client, &self.table, pk, schema::ALERT_PREFIX, true, None, None).await?;
+        let deleted = u64::try_from(alerts.len()).unwrap_or(u64::MAX);
+        futures::stream::iter(alerts)
+            .map(|alert| async move {
+                let alert_sk = text(&alert, schema::SORT_KEY).map_err(backend)?;
+                let (deliveries, _) = query_prefix(
+                    &self.client,
+                    &self.table,
+                    alert_sk.to_owned(),
+                    schema::DELIVERY_PREFIX,
+                    true,
+                    None,
+                    None,
+                )
+                .await?;
+                for delivery in &deliveries {
+                    delete_by_key(&self.client, &self.table, delivery).await?;
+                }
+                delete_by_key(&self.client, &self.table, &alert).await
+            })
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(deleted)
     }
 }

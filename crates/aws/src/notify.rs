@@ -162,6 +162,45 @@ impl SnsEmail {
         Ok(())
     }
 
+    /// Removes the subscriptions of channel `channel_id` (its email address leaves the topic);
+    /// returns how many. A subscription still waiting for its confirmation has no ARN to remove
+    /// it by: SNS drops it on its own when it is not confirmed in time, and no alert email is
+    /// published for a deleted channel meanwhile.
+    pub async fn unsubscribe(&self, channel_id: &str) -> Result<usize, BackendError> {
+        let wanted: serde_json::Value = serde_json::from_str(&schema::email_channel_filter_policy(channel_id))?;
+        let mut removed = 0;
+        let mut next = None;
+        loop {
+            let page = self
+                .client
+                .list_subscriptions_by_topic()
+                .topic_arn(&self.topic_arn)
+                .set_next_token(next)
+                .send()
+                .await?;
+            for subscription in page.subscriptions.unwrap_or_default() {
+                let Some(arn) = subscription.subscription_arn.filter(|arn| arn.starts_with("arn:")) else { continue };
+                if subscription.protocol.as_deref() != Some("email") {
+                    continue;
+                }
+                let attributes = self.client.get_subscription_attributes().subscription_arn(&arn).send().await?;
+                let policy = attributes
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("FilterPolicy"))
+                    .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
+                if policy.as_ref() == Some(&wanted) {
+                    self.client.unsubscribe().subscription_arn(&arn).send().await?;
+                    removed += 1;
+                }
+            }
+            next = page.next_token;
+            if next.is_none() {
+                return Ok(removed);
+            }
+        }
+    }
+
     /// Publishes one email (`subject`, `body`) for channel `channel_id`.
     pub async fn publish(&self, channel_id: &str, subject: &str, body: &str) -> Result<(), BackendError> {
         // SNS subjects: ASCII, no line breaks, at most 100 characters.

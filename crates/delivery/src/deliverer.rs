@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pricetrack_domain::delivery::{ChannelStore, DeliveryLog, OPERATOR_CHANNEL, idempotency_key};
-use pricetrack_domain::ports::StoreError;
-use pricetrack_domain::{Alert, Channel, ChannelStatus, ChannelTarget, DeliveryRecord, DeliveryStatus, Timestamp};
+use pricetrack_domain::ports::{JobStore, StoreError};
+use pricetrack_domain::{
+    Alert, Channel, ChannelStatus, ChannelTarget, DeliveryRecord, DeliveryStatus, JobKey, Timestamp,
+};
 use rand::Rng;
 
 use crate::sender::{ChannelSender, Outgoing, SendError};
@@ -68,7 +70,9 @@ pub enum DeliverOutcome {
 }
 
 /// The operator's global webhook (`PRICETRACK_WEBHOOK_URL`): every alert, signed with nothing,
-/// in the JSON format pricetrack always sent (with the owner's email).
+/// in the JSON format pricetrack always sent (with the owner's email). A
+/// [`NotifyError::Refused`](pricetrack_domain::ports::NotifyError::Refused) from it fails the
+/// delivery at once; any other error is retried like a user channel's 5xx.
 #[derive(Clone)]
 pub struct OperatorWebhook {
     /// Sends it.
@@ -87,7 +91,16 @@ pub struct Deliverer {
     sender: ChannelSender,
     operator: Option<OperatorWebhook>,
     retry: RetryPolicy,
+    /// When set, an alert whose job is gone is not delivered (see [`Deliverer::with_jobs`]).
+    jobs: Option<Arc<dyn JobStore>>,
 }
+
+/// Why a pending delivery whose channel is gone was failed.
+pub const CHANNEL_DELETED: &str = "the channel was deleted";
+/// Why a pending delivery to the operator's webhook was failed once none is configured.
+pub const OPERATOR_REMOVED: &str = "the operator's webhook is no longer configured";
+/// Why the pending deliveries of an alert whose job is gone were failed.
+pub const JOB_DELETED: &str = "the job was deleted";
 
 impl std::fmt::Debug for Deliverer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,7 +117,16 @@ impl Deliverer {
         operator: Option<OperatorWebhook>,
         retry: RetryPolicy,
     ) -> Self {
-        Self { channels, log, sender, operator, retry }
+        Self { channels, log, sender, operator, retry, jobs: None }
+    }
+
+    /// Checks each alert's job before delivering it: an alert whose job is gone (deleted, or its
+    /// account deleted) is sent nowhere more, its pending deliveries are failed, and an alert
+    /// the log never saw is not recorded at all, so a message that comes back after its owner
+    /// deleted the account writes nothing of them again.
+    pub fn with_jobs(mut self, jobs: Arc<dyn JobStore>) -> Self {
+        self.jobs = Some(jobs);
+        self
     }
 
     /// The sender (for channel tests and URL checks).
@@ -114,12 +136,34 @@ impl Deliverer {
 
     /// Delivers `alert` to every destination not yet done whose next attempt is due. An `Err`
     /// (a store failed) means: try the whole alert again later; what was recorded stays.
+    ///
+    /// A pending delivery whose destination is gone (the channel was deleted, the operator's
+    /// webhook is no longer configured, or the job was deleted) is failed with the reason, so
+    /// that no delivery stays pending for ever.
     pub async fn deliver(&self, alert: &Alert) -> Result<DeliverOutcome, StoreError> {
+        let recorded = self.log.deliveries(alert.id).await?;
+        if let Some(jobs) = &self.jobs
+            && jobs.get(JobKey { user_id: alert.user_id, job_id: alert.job_id }).await?.is_none()
+        {
+            tracing::info!(alert_id = %alert.id, "the alert's job is gone; not delivered");
+            for record in recorded {
+                self.settle(record, JOB_DELETED).await?;
+            }
+            return Ok(DeliverOutcome::Done);
+        }
         self.log.record_alert(alert).await?;
-        let mut destinations: Vec<Destination> = self
-            .channels
-            .list(alert.user_id)
-            .await?
+        let channels = self.channels.list(alert.user_id).await?;
+        for record in recorded {
+            let gone = if record.channel == OPERATOR_CHANNEL {
+                self.operator.is_none().then_some(OPERATOR_REMOVED)
+            } else {
+                (!channels.iter().any(|c| c.id.to_string() == record.channel)).then_some(CHANNEL_DELETED)
+            };
+            if let Some(reason) = gone {
+                self.settle(record, reason).await?;
+            }
+        }
+        let mut destinations: Vec<Destination> = channels
             .into_iter()
             .filter(|channel| alert.details.channels.as_ref().is_none_or(|wanted| wanted.contains(&channel.id)))
             .map(|channel| Destination::Channel(Box::new(channel)))
@@ -137,6 +181,21 @@ impl Deliverer {
             }
         }
         Ok(next.map_or(DeliverOutcome::Done, DeliverOutcome::RetryAt))
+    }
+
+    /// Fails `record` with `reason` if it is still pending (a delivered or failed one is left as
+    /// it is).
+    async fn settle(&self, mut record: DeliveryRecord, reason: &str) -> Result<(), StoreError> {
+        if record.status != DeliveryStatus::Pending {
+            return Ok(());
+        }
+        tracing::info!(alert_id = %record.alert_id, channel = %record.channel, reason, "pending delivery failed: its destination is gone");
+        record.status = DeliveryStatus::Failed;
+        record.next_attempt_at = None;
+        record.last_error = Some(reason.to_owned());
+        record.updated_at = chrono::Utc::now();
+        self.log.put(&record).await?;
+        Ok(())
     }
 
     /// One (alert, destination): `Some(time)` when it waits for a retry at that time.
@@ -188,11 +247,7 @@ impl Deliverer {
         let sent = match destination {
             Destination::Channel(channel) => self.send_checked(&channel.target, alert, &key, &channel_key).await,
             Destination::Operator => match &self.operator {
-                Some(operator) => operator
-                    .notifier
-                    .publish(alert)
-                    .await
-                    .map_err(|e| SendError::Retryable { reason: crate::error_text(&e), retry_after: None }),
+                Some(operator) => operator.notifier.publish(alert).await.map_err(operator_error),
                 None => Ok(()),
             },
         };
@@ -264,6 +319,16 @@ impl Deliverer {
     pub async fn test(&self, channel: &Channel, alert: &Alert) -> Result<(), SendError> {
         let key = idempotency_key(alert.id, "test");
         self.send_checked(&channel.target, alert, &key, &channel.id.to_string()).await
+    }
+}
+
+/// The operator's webhook failed: a refusal (a 4xx other than 408/429) is permanent at once,
+/// as for a user's channel; anything else is retried.
+fn operator_error(e: pricetrack_domain::ports::NotifyError) -> SendError {
+    let reason = crate::error_text(&e);
+    match e {
+        pricetrack_domain::ports::NotifyError::Refused(_) => SendError::Permanent { reason },
+        pricetrack_domain::ports::NotifyError::Backend(_) => SendError::Retryable { reason, retry_after: None },
     }
 }
 

@@ -17,7 +17,9 @@ mod sender;
 pub mod signature;
 mod worker;
 
-pub use deliverer::{DeliverOutcome, Deliverer, OperatorWebhook, RetryPolicy};
+pub use deliverer::{
+    CHANNEL_DELETED, DeliverOutcome, Deliverer, JOB_DELETED, OPERATOR_REMOVED, OperatorWebhook, RetryPolicy,
+};
 pub use email::{EmailSender, SmtpEmailSender, SmtpSetupError};
 pub use message::{AlertPayload, AlertText, money_text};
 pub use sender::{ChannelSender, Outgoing, SendError, SenderBuildError, classify};

@@ -100,6 +100,7 @@ pub struct AlertEntry {
 /// - channels are addressed by [`ChannelKey`]; another user's id finds nothing;
 /// - `list` returns a user's channels oldest first;
 /// - `update` replaces a channel only if it exists (it never creates one);
+/// - `delete_all` removes every channel of a user and none of another user's;
 /// - `record_success` clears the failure count and the error and re-activates the channel;
 ///   `record_failure` counts a failed delivery and marks the channel failing when `permanent`
 ///   or after [`Channel::FAILING_AFTER`] in a row, atomically (two deliverers at once lose no
@@ -144,7 +145,10 @@ pub trait ChannelStore: Send + Sync + 'static {
 /// - `put` writes a delivery record unless the stored one is already `delivered`: a delivered
 ///   record is final, so a late or duplicate attempt can never turn it back (returns `false`);
 /// - `list` returns a user's alerts newest first, each with its deliveries, in pages that
-///   together hold every alert once; another user's alerts never show.
+///   together hold every alert once; another user's alerts never show;
+/// - `deliveries` returns every record of one alert, ordered by channel;
+/// - `delete_all` removes a user's alerts and every delivery record of them, and nothing of
+///   another user.
 #[async_trait]
 pub trait DeliveryLog: Send + Sync + 'static {
     /// Keeps an alert (idempotent).
@@ -155,6 +159,11 @@ pub trait DeliveryLog: Send + Sync + 'static {
 
     /// Writes a delivery record unless the stored one is delivered; `true` when written.
     async fn put(&self, record: &DeliveryRecord) -> Result<bool, StoreError>;
+
+    /// Every delivery record of one alert, by channel. The deliverer reads them to settle
+    /// deliveries whose destination is gone (a deleted channel), which would otherwise stay
+    /// pending for ever.
+    async fn deliveries(&self, alert_id: AlertId) -> Result<Vec<DeliveryRecord>, StoreError>;
 
     /// A page of a user's alerts, newest first.
     async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<AlertEntry>, StoreError>;
@@ -190,6 +199,12 @@ pub trait ChannelProbe: Send + Sync + 'static {
     /// Called once a channel is stored (AWS: an email channel's SNS subscription, whose
     /// confirmation mail is the address check). Nothing by default.
     async fn created(&self, _channel: &Channel) -> Result<(), ProbeError> {
+        Ok(())
+    }
+
+    /// Called once a channel is deleted (AWS: an email channel's SNS subscription is removed,
+    /// so the address does not stay with the topic). Nothing by default.
+    async fn deleted(&self, _channel: &Channel) -> Result<(), ProbeError> {
         Ok(())
     }
 }

@@ -115,6 +115,27 @@ pub mod channel_store {
         assert!(store.list(user).await.expect("list").is_empty());
     }
 
+    /// `delete_all` removes every channel of the user, failing ones too, and none of another
+    /// user's.
+    pub async fn delete_all_removes_only_that_users_channels(store: &Arc<dyn ChannelStore>) {
+        let user = UserId::new();
+        let other = UserId::new();
+        let mine = [sample_channel(user, "a"), sample_channel(user, "b"), sample_channel(user, "c")];
+        for channel in &mine {
+            store.create(channel).await.expect("create");
+        }
+        store.record_failure(mine[0].key(), "HTTP 404", true, now_ms()).await.expect("failure");
+        let theirs = sample_channel(other, "theirs");
+        store.create(&theirs).await.expect("create");
+        assert_eq!(store.delete_all(user).await.expect("delete_all"), 3, "every channel counted");
+        assert!(store.list(user).await.expect("list").is_empty(), "no channel of the user is left");
+        for channel in &mine {
+            assert_eq!(store.get(channel.key()).await.expect("get"), None);
+        }
+        assert_eq!(store.list(other).await.expect("list"), vec![theirs], "another user's channel stays");
+        assert_eq!(store.delete_all(user).await.expect("delete_all"), 0, "nothing left to delete");
+    }
+
     /// Failures count up to failing; a permanent one fails at once; a success resets.
     pub async fn failures_mark_failing_and_success_resets(store: &Arc<dyn ChannelStore>) {
         let channel = sample_channel(UserId::new(), "a");
@@ -210,6 +231,51 @@ pub mod delivery_log {
         assert_eq!(log.delete_all(user).await.expect("delete_all"), 5);
         assert!(log.list(user, &PageRequest { limit: 10, cursor: None }).await.expect("list").items.is_empty());
     }
+
+    /// `deliveries` returns every record of one alert, by channel, and nothing of another.
+    pub async fn deliveries_lists_every_record_of_an_alert(log: &Arc<dyn DeliveryLog>) {
+        let alert = sample_alert(UserId::new(), now_ms());
+        log.record_alert(&alert).await.expect("alert");
+        assert!(log.deliveries(alert.id).await.expect("deliveries").is_empty(), "none yet");
+        let b = pending_record(&alert, "b-channel");
+        let a = pending_record(&alert, "a-channel");
+        log.put(&b).await.expect("put");
+        log.put(&a).await.expect("put");
+        let other = sample_alert(alert.user_id, now_ms());
+        log.record_alert(&other).await.expect("alert");
+        log.put(&pending_record(&other, "a-channel")).await.expect("put");
+        assert_eq!(log.deliveries(alert.id).await.expect("deliveries"), vec![a, b], "every record, by channel");
+    }
+
+    /// `delete_all` removes the user's alerts and every delivery record of them; another user's
+    /// stay whole.
+    pub async fn delete_all_removes_alerts_and_deliveries_of_that_user_only(log: &Arc<dyn DeliveryLog>) {
+        let user = UserId::new();
+        let other = UserId::new();
+        let start = now_ms();
+        let mut mine = Vec::new();
+        for i in 0..3 {
+            let alert = sample_alert(user, start + chrono::Duration::seconds(i));
+            log.record_alert(&alert).await.expect("alert");
+            log.put(&pending_record(&alert, "c1")).await.expect("put");
+            log.put(&pending_record(&alert, OPERATOR_CHANNEL)).await.expect("put");
+            mine.push(alert);
+        }
+        let theirs = sample_alert(other, start);
+        log.record_alert(&theirs).await.expect("alert");
+        log.put(&pending_record(&theirs, "c1")).await.expect("put");
+
+        assert_eq!(log.delete_all(user).await.expect("delete_all"), 3, "every alert counted");
+        for alert in &mine {
+            assert!(log.deliveries(alert.id).await.expect("deliveries").is_empty(), "no delivery record left");
+            assert_eq!(log.get(alert.id, "c1").await.expect("get"), None);
+        }
+        assert!(log.list(user, &PageRequest { limit: 10, cursor: None }).await.expect("list").items.is_empty());
+        let left = log.list(other, &PageRequest { limit: 10, cursor: None }).await.expect("list").items;
+        assert_eq!(left.len(), 1, "another user's alert stays");
+        assert_eq!(left[0].deliveries.len(), 1, "with its delivery");
+        assert_eq!(log.delete_all(user).await.expect("delete_all"), 0, "nothing left to delete");
+    }
 }
 
 /// Runs every channel store case as its own test.
@@ -227,6 +293,7 @@ macro_rules! channel_store_contract_tests {
             create_then_get_round_trips,
             list_is_per_user_oldest_first,
             update_and_delete,
+            delete_all_removes_only_that_users_channels,
             failures_mark_failing_and_success_resets,
             concurrent_failures_all_count,
         );
@@ -247,6 +314,8 @@ macro_rules! delivery_log_contract_tests {
         $crate::delivery_log_contract_tests!(@cases ($fixture)
             put_get_and_delivered_is_final,
             list_is_newest_first_paged_and_per_user,
+            deliveries_lists_every_record_of_an_alert,
+            delete_all_removes_alerts_and_deliveries_of_that_user_only,
         );
     };
 }

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{AlertRule, Alerting, PricedCheck};
+use crate::rules::{Alerting, PricedCheck};
 use crate::{
-    Alert, AlertDetails, AlertId, AlertRuleKind, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money,
-    Observation, ProductUrl, TargetPrice, Timestamp, UserId,
+    Alert, AlertDetails, AlertId, Availability, CheckFailure, CheckOutcome, Currency, JobId, Money, Observation,
+    ProductUrl, TargetPrice, Timestamp, UserId,
 };
 
 /// Where a job is in its life, as its owner sees it.
@@ -258,10 +258,8 @@ pub struct JobEdit {
     pub price_selector: Option<Option<String>>,
     /// Pause (`true`) or resume (`false`).
     pub paused: Option<bool>,
-    /// New alert rules (already validated: at least one, no kind twice).
-    pub rules: Option<Vec<AlertRule>>,
-    /// New cooldown in hours, or `Some(None)` to clear it.
-    pub cooldown_hours: Option<Option<u32>>,
+    /// Changes to the alert rules, cooldown, snooze and channels.
+    pub alerting: crate::AlertingEdit,
 }
 
 /// What recording one check does to a job.
@@ -413,7 +411,11 @@ impl Job {
         if let Some(currency) = edit.currency {
             job.currency = currency;
         }
-        if job.target_price != self.target_price || job.currency != self.currency {
+        let changed_rules = job.alerting.apply_edit(&edit.alerting);
+        if job.target_price != self.target_price
+            || job.currency != self.currency
+            || changed_rules.contains(&crate::AlertRuleKind::BelowTarget)
+        {
             job.alert_state = AlertState::Armed;
         }
         if let Some(selector) = &edit.price_selector {
@@ -426,17 +428,6 @@ impl Job {
             if job.next_check_at > at_latest {
                 job.next_check_at = at_latest;
             }
-        }
-        if let Some(rules) = &edit.rules {
-            // A rule taken off and put back starts armed: its fired memory goes with it.
-            job.alerting.fired.retain(|kind| rules.iter().any(|rule| rule.kind() == *kind));
-            if !rules.iter().any(|rule| rule.kind() == AlertRuleKind::BelowTarget) {
-                job.alert_state = AlertState::Armed;
-            }
-            job.alerting.rules.clone_from(rules);
-        }
-        if let Some(cooldown) = edit.cooldown_hours {
-            job.alerting.cooldown_hours = cooldown;
         }
         if let Some(paused) = edit.paused {
             if self.paused && !paused {
@@ -478,7 +469,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
-    use crate::CheckedOffer;
+    use crate::{AlertRule, CheckedOffer};
 
     fn job(target: &str, currency: Option<Currency>) -> Job {
         let now = chrono::Utc::now();
@@ -723,21 +714,26 @@ mod tests {
     }
 
     #[test]
-    fn edited_rules_replace_the_old_ones_and_forget_what_removed_ones_fired() {
-        let mut j = job("80", None);
-        j.alerting.fired = vec![AlertRuleKind::NewLow, AlertRuleKind::BackInStock];
-        j.alert_state = AlertState::Fired;
+    fn an_edit_of_the_rules_re_arms_below_target_only_when_it_changes() {
+        let mut fired = check(&job("80", None), &priced("70", None));
+        assert_eq!(fired.alert_state, AlertState::Fired);
+        fired.pending_alert = None;
         let now = chrono::Utc::now();
-        let edit =
-            JobEdit { rules: Some(vec![AlertRule::NewLow]), cooldown_hours: Some(Some(6)), ..JobEdit::default() };
-        let edited = j.edited(&edit, now);
-        assert_eq!(edited.alerting.rules, vec![AlertRule::NewLow]);
-        assert_eq!(edited.alerting.fired, vec![AlertRuleKind::NewLow], "a kept rule keeps its memory");
-        assert_eq!(edited.alert_state, AlertState::Armed, "below_target removed: armed when put back");
-        assert_eq!(edited.alerting.cooldown_hours, Some(6));
-        let uncooled = edited.edited(&JobEdit { cooldown_hours: Some(None), ..JobEdit::default() }, now);
-        assert_eq!(uncooled.alerting.cooldown_hours, None);
-        assert_eq!(uncooled.alerting.rules, vec![AlertRule::NewLow], "rules not in the edit stay");
+        let rules = |rules: Vec<AlertRule>| JobEdit {
+            alerting: crate::AlertingEdit { rules: Some(rules), ..crate::AlertingEdit::default() },
+            ..JobEdit::default()
+        };
+        // Adding a rule leaves below_target fired: no second alert for the same crossing.
+        let added = fired.edited(&rules(vec![AlertRule::BelowTarget, AlertRule::NewLow]), now);
+        assert_eq!(added.alert_state, AlertState::Fired);
+        assert_eq!(added.alerting.rules, vec![AlertRule::BelowTarget, AlertRule::NewLow]);
+        assert!(check(&added, &priced("70", None)).pending_alert.is_none());
+        // Dropping below_target, then naming it again: a new rule, armed, alerting on the next
+        // check that finds the price at or below the target.
+        let dropped = added.edited(&rules(vec![AlertRule::NewLow]), now);
+        let again = dropped.edited(&rules(vec![AlertRule::BelowTarget]), now);
+        assert_eq!(again.alert_state, AlertState::Armed);
+        assert!(check(&again, &priced("70", None)).pending_alert.is_some());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use job::{AlertState, CheckInterval, Job, JobEdit, JobKey, JobStatus, NewJob
 pub use message::CheckRequest;
 pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};
-pub use rules::{AlertRule, Alerting, Baseline};
+pub use rules::{AlertRule, Alerting, AlertingEdit, Baseline};
 pub use target::ProductUrl;
 pub use user::{User, UserSession};
 

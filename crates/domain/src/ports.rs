@@ -56,6 +56,11 @@ pub enum NotifyError {
     /// The backend failed or is unreachable; the alert stays in the job's outbox.
     #[error("notifier backend failed")]
     Backend(#[source] BackendError),
+    /// The receiver refused the alert for good (an HTTP 4xx other than 408 and 429, a recipient
+    /// that no longer exists): sending it again cannot help, so the delivery stage fails it at
+    /// once instead of retrying for a day.
+    #[error("the receiver refused the alert")]
+    Refused(#[source] BackendError),
 }
 
 /// Which page of a listing to read.

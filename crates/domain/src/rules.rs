@@ -134,6 +134,27 @@ impl Default for Alerting {
     }
 }
 
+/// An owner's change to a job's alerting settings (a JSON merge patch, already validated):
+/// `None` leaves a field as it is; for the optional fields `Some(None)` clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertingEdit {
+    /// The new rules, replacing the old list whole.
+    pub rules: Option<Vec<AlertRule>>,
+    /// A new cooldown, or `Some(None)` to clear it.
+    pub cooldown_hours: Option<Option<u32>>,
+    /// A new snooze, or `Some(None)` to clear it.
+    pub snooze_until: Option<Option<Timestamp>>,
+    /// New channels, or `Some(None)` for every channel of the owner.
+    pub channels: Option<Option<Vec<ChannelId>>>,
+}
+
+impl AlertingEdit {
+    /// Whether the edit changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
 /// Longest cooldown: 30 days.
 pub const MAX_COOLDOWN_HOURS: u32 = 720;
 
@@ -193,6 +214,36 @@ impl Alerting {
             return Err(InvalidRules::Cooldown);
         }
         Ok(())
+    }
+
+    /// Applies an owner's edit and returns the kinds of rule it changed (added, removed, or given
+    /// other parameters). Each changed rule is re-armed: a new or redefined condition is a new
+    /// crossing, so it alerts on the next check that finds it holding, as a new job would. Rules
+    /// left as they were keep their state, so an edit never repeats an alert already sent.
+    /// `below_target` keeps its state on the job: the caller re-arms it when it is named.
+    pub fn apply_edit(&mut self, edit: &AlertingEdit) -> Vec<AlertRuleKind> {
+        let mut changed = Vec::new();
+        if let Some(rules) = &edit.rules {
+            for rule in self.rules.iter().chain(rules) {
+                let before = self.rules.iter().find(|r| r.kind() == rule.kind());
+                let after = rules.iter().find(|r| r.kind() == rule.kind());
+                if before != after && !changed.contains(&rule.kind()) {
+                    changed.push(rule.kind());
+                }
+            }
+            self.rules.clone_from(rules);
+            self.fired.retain(|kind| !changed.contains(kind));
+        }
+        if let Some(cooldown) = edit.cooldown_hours {
+            self.cooldown_hours = cooldown;
+        }
+        if let Some(snooze) = edit.snooze_until {
+            self.snooze_until = snooze;
+        }
+        if let Some(channels) = &edit.channels {
+            self.channels.clone_from(channels);
+        }
+        changed
     }
 
     fn has(&self, kind: AlertRuleKind) -> bool {
@@ -346,6 +397,49 @@ mod tests {
 
     use AlertRuleKind as K;
     use Availability::{InStock, OutOfStock};
+
+    #[test]
+    fn an_edit_re_arms_the_rules_it_changes_and_keeps_the_others() {
+        let ten = AlertRule::DropPercent { percent: Decimal::from(10), baseline: Baseline::FirstSeen };
+        let twenty = AlertRule::DropPercent { percent: Decimal::from(20), baseline: Baseline::FirstSeen };
+        let mut alerting = Alerting {
+            rules: vec![AlertRule::BelowTarget, ten.clone(), AlertRule::NewLow],
+            fired: vec![K::DropPercent, K::NewLow],
+            ..Alerting::default()
+        };
+        let channel = ChannelId::new();
+        let snooze = chrono::Utc::now();
+        let changed = alerting.apply_edit(&AlertingEdit {
+            rules: Some(vec![twenty.clone(), AlertRule::NewLow, AlertRule::BackInStock]),
+            cooldown_hours: Some(Some(6)),
+            snooze_until: Some(Some(snooze)),
+            channels: Some(Some(vec![channel])),
+        });
+        assert_eq!(changed, vec![K::BelowTarget, K::DropPercent, K::BackInStock], "removed, redefined, added");
+        assert_eq!(alerting.rules, vec![twenty, AlertRule::NewLow, AlertRule::BackInStock]);
+        assert_eq!(alerting.fired, vec![K::NewLow], "the redefined rule is re-armed, the unchanged one is not");
+        assert_eq!((alerting.cooldown_hours, alerting.snooze_until), (Some(6), Some(snooze)));
+        assert_eq!(alerting.channels, Some(vec![channel]));
+
+        // Clearing, and an empty edit, which changes nothing.
+        let changed = alerting.apply_edit(&AlertingEdit {
+            cooldown_hours: Some(None),
+            snooze_until: Some(None),
+            channels: Some(None),
+            ..AlertingEdit::default()
+        });
+        assert!(changed.is_empty());
+        assert_eq!((alerting.cooldown_hours, alerting.snooze_until, alerting.channels.clone()), (None, None, None));
+        let before = alerting.clone();
+        assert!(AlertingEdit::default().is_empty());
+        assert!(alerting.apply_edit(&AlertingEdit::default()).is_empty());
+        assert_eq!(alerting, before);
+
+        // The same rules sent again: nothing re-armed, no second alert for the same crossing.
+        let same = alerting.rules.clone();
+        assert!(alerting.apply_edit(&AlertingEdit { rules: Some(same), ..AlertingEdit::default() }).is_empty());
+        assert_eq!(alerting.fired, vec![K::NewLow]);
+    }
 
     #[test]
     fn below_target_fires_once_per_crossing_and_rearms() {

@@ -1186,6 +1186,55 @@ pub mod job_store {
         assert_eq!(store.update(&foreign, stored.version).await.expect("update"), WriteOutcome::Gone);
     }
 
+    /// `update` stores an edit of the alerting settings (rules, cooldown, snooze, channels)
+    /// exactly, and an edit that clears them; the rules' state (what fired) goes with it.
+    pub async fn update_stores_an_edit_of_the_alerting_settings<F: JobStoreFixture>(fixture: &F) {
+        use crate::rules::Baseline;
+        use crate::{AlertRule, AlertingEdit, ChannelId};
+        let store = fixture.store();
+        let (job, _) = claimed_job(&*store).await;
+        let snooze = now_ms() + ms(3_600_000);
+        let edit = JobEdit {
+            alerting: AlertingEdit {
+                rules: Some(vec![
+                    AlertRule::DropPercent { percent: dec("12.5"), baseline: Baseline::Previous },
+                    AlertRule::BackInStock,
+                    AlertRule::NewLow,
+                ]),
+                cooldown_hours: Some(Some(24)),
+                snooze_until: Some(Some(snooze)),
+                channels: Some(Some(vec![ChannelId::new(), ChannelId::new()])),
+            },
+            ..JobEdit::default()
+        };
+        let edited = job.edited(&edit, now_ms());
+        assert_eq!(store.update(&edited, job.version).await.expect("update"), WriteOutcome::Applied);
+        let stored = get(&*store, job.key()).await.expect("job");
+        assert_eq!(stored, edited, "update must store the alerting edit exactly");
+        assert_eq!(stored.alerting.snooze_until, Some(snooze));
+
+        let cleared = stored.edited(
+            &JobEdit {
+                alerting: AlertingEdit {
+                    cooldown_hours: Some(None),
+                    snooze_until: Some(None),
+                    channels: Some(None),
+                    ..AlertingEdit::default()
+                },
+                ..JobEdit::default()
+            },
+            now_ms(),
+        );
+        assert_eq!(store.update(&cleared, stored.version).await.expect("update"), WriteOutcome::Applied);
+        let stored = get(&*store, job.key()).await.expect("job");
+        assert_eq!(stored, cleared, "update must store cleared settings");
+        assert_eq!(
+            (stored.alerting.cooldown_hours, stored.alerting.snooze_until, stored.alerting.channels),
+            (None, None, None)
+        );
+        assert_eq!(stored.alerting.rules.len(), 3, "rules not named in the edit stay");
+    }
+
     /// A paused job is never claimed, however late; resumed, it is due at once.
     pub async fn paused_job_is_never_claimed_until_resumed<F: JobStoreFixture>(fixture: &F) {
         let store = fixture.store();
@@ -1883,6 +1932,7 @@ macro_rules! job_store_contract_tests {
             history_filters_by_time_and_pages,
             history_older_than_retention_is_not_returned,
             update_is_conditional_on_the_version,
+            update_stores_an_edit_of_the_alerting_settings,
             paused_job_is_never_claimed_until_resumed,
             create_idempotent_creates_once_per_user_and_key,
             delete_all_forgets_idempotency_keys,

@@ -264,6 +264,18 @@ impl DeliveryLog for SqliteDeliveryLog {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn deliveries(&self, alert_id: AlertId) -> Result<Vec<DeliveryRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE alert_id = ?1 ORDER BY channel"))
+            .bind(alert_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)
+    }
+
     async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<AlertEntry>, StoreError> {
         let limit = page.limit.clamp(1, PageRequest::MAX_LIMIT);
         let (before_ms, before_id) = match &page.cursor {
@@ -289,16 +301,7 @@ impl DeliveryLog for SqliteDeliveryLog {
         for row in rows.iter().take(limit as usize) {
             let alert: Alert = serde_json::from_str(&col::<String>(row, "body").map_err(backend)?)
                 .map_err(|_| backend(CorruptRow { column: "body" }))?;
-            let deliveries =
-                sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE alert_id = ?1 ORDER BY channel"))
-                    .bind(alert.id.to_string())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend)?
-                    .iter()
-                    .map(delivery_from_row)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(backend)?;
+            let deliveries = self.deliveries(alert.id).await?;
             last = Some(format!("{}.{}", col::<i64>(row, "checked_at").map_err(backend)?, alert.id));
             items.push(AlertEntry { alert, deliveries });
         }

@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::EmbeddedError;
 
-/// Why a webhook delivery failed (the source of a [`NotifyError::Backend`]). Carries neither
+/// Why a webhook delivery failed (the source of a [`NotifyError`]). Carries neither
 /// the webhook's URL (it may hold a token) nor the recipient's email.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -52,8 +52,9 @@ struct WebhookAlert<'a> {
 ///
 /// with the header `Idempotency-Key: <alert_id>`, which stays the same when an alert is
 /// published again, so the receiver can de-duplicate. Anything but a 2xx answer within
-/// [`WebhookNotifier::TIMEOUT`] is an error (the alert stays in the job's outbox). Redirects are
-/// not followed.
+/// [`WebhookNotifier::TIMEOUT`] is an error: [`NotifyError::Backend`] (worth retrying) for a
+/// timeout, a connection failure, 408, 429 or a 5xx; [`NotifyError::Refused`] (permanent) for
+/// any other status and for a recipient that no longer exists. Redirects are not followed.
 #[derive(Clone)]
 pub struct WebhookNotifier {
     client: reqwest::Client,
@@ -92,7 +93,8 @@ impl pricetrack_domain::ports::Notifier for WebhookNotifier {
             .get(alert.user_id)
             .await
             .map_err(|e| NotifyError::Backend(Box::new(e)))?
-            .ok_or(NotifyError::Backend(Box::new(WebhookError::UnknownRecipient)))?;
+            // The user is gone (the account was deleted): no later attempt can find them.
+            .ok_or(NotifyError::Refused(Box::new(WebhookError::UnknownRecipient)))?;
         let body = WebhookAlert {
             alert_id: alert.id,
             job_id: alert.job_id,
@@ -113,11 +115,14 @@ impl pricetrack_domain::ports::Notifier for WebhookNotifier {
             .await
             // Without the URL: it may hold a token, and this error reaches the logs.
             .map_err(|e| NotifyError::Backend(Box::new(e.without_url())))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(NotifyError::Backend(Box::new(WebhookError::Status(status.as_u16()))));
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            // Worth another try later: the receiver is busy, timed out, or failed.
+            status @ (408 | 429 | 500..=599) => Err(NotifyError::Backend(Box::new(WebhookError::Status(status)))),
+            // Any other answer (a 4xx, a redirect, which is not followed) will be the same next
+            // time: retrying it for a day would only repeat the refusal.
+            status => Err(NotifyError::Refused(Box::new(WebhookError::Status(status)))),
         }
-        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, QueueError, UserStore};
+use pricetrack_domain::ports::{CheckQueue, JobStore, Notifier, NotifyError, QueueError, UserStore};
 use pricetrack_domain::testing::{fully_populated_job, sample_user};
 use pricetrack_domain::{Alert, AlertId, Currency, JobId, Money, ProductUrl, TargetPrice, UserId};
 use pricetrack_embedded::{Database, LogNotifier, QueueSettings, WebhookNotifier};
@@ -218,8 +218,41 @@ async fn webhook_failures_are_errors_that_leak_no_url_or_email() {
 
     let (url, captured) = webhook(StatusCode::OK).await;
     let notifier = WebhookNotifier::new(url, users).expect("notifier");
-    notifier.publish(&alert(UserId::new(), None)).await.expect_err("an alert whose user is gone cannot be delivered");
+    let gone = notifier
+        .publish(&alert(UserId::new(), None))
+        .await
+        .expect_err("an alert whose user is gone cannot be delivered");
+    assert!(matches!(gone, NotifyError::Refused(_)), "no later attempt finds a deleted user: {gone:?}");
     assert!(captured.lock().expect("lock").is_empty(), "nothing is sent without a recipient");
+}
+
+/// A 4xx other than 408 and 429 (and a redirect, which is not followed) is a refusal, permanent
+/// at once; 408, 429 and 5xx are worth another try.
+#[tokio::test]
+async fn webhook_refusals_are_permanent_and_busy_answers_are_retryable() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = Database::open(&dir.path().join("pricetrack.db")).await.expect("open");
+    let (user, hash) = sample_user();
+    db.users().create(&user, &hash).await.expect("create user");
+    let users: Arc<dyn UserStore> = Arc::new(db.users());
+    for (status, permanent) in [
+        (StatusCode::BAD_REQUEST, true),
+        (StatusCode::UNAUTHORIZED, true),
+        (StatusCode::NOT_FOUND, true),
+        (StatusCode::GONE, true),
+        (StatusCode::MOVED_PERMANENTLY, true),
+        (StatusCode::REQUEST_TIMEOUT, false),
+        (StatusCode::TOO_MANY_REQUESTS, false),
+        (StatusCode::BAD_GATEWAY, false),
+        (StatusCode::SERVICE_UNAVAILABLE, false),
+    ] {
+        let (url, captured) = webhook(status).await;
+        let notifier = WebhookNotifier::new(url, Arc::clone(&users)).expect("notifier");
+        let err = notifier.publish(&alert(user.id, None)).await.expect_err("not a 2xx");
+        assert_eq!(captured.lock().expect("lock").len(), 1, "{status}: one request");
+        assert_eq!(matches!(err, NotifyError::Refused(_)), permanent, "{status}: {err:?}");
+        assert!(format!("{err:?}").contains(status.as_str()), "the error names the status: {err:?}");
+    }
 }
 
 #[tokio::test]

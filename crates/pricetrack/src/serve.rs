@@ -78,13 +78,17 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     let channels: Arc<dyn ChannelStore> = Arc::new(db.channels());
     let delivery_log: Arc<dyn DeliveryLog> = Arc::new(db.delivery_log());
-    let deliverer = Arc::new(Deliverer::new(
-        channels.clone(),
-        delivery_log.clone(),
-        ChannelSender::new(config.allow_private_targets, email).context("building the delivery HTTP client")?,
-        operator,
-        RetryPolicy { base: config.delivery.retry_base, ..RetryPolicy::default() },
-    ));
+    let deliverer = Arc::new(
+        Deliverer::new(
+            channels.clone(),
+            delivery_log.clone(),
+            ChannelSender::new(config.allow_private_targets, email).context("building the delivery HTTP client")?,
+            operator,
+            RetryPolicy { base: config.delivery.retry_base, ..RetryPolicy::default() },
+        )
+        // An alert of a deleted job (or account) is delivered no further and writes nothing back.
+        .with_jobs(jobs.clone()),
+    );
     if config.allow_private_targets {
         tracing::warn!("PRICETRACK_ALLOW_PRIVATE_TARGETS is on: checks may reach loopback and private networks");
     }

@@ -57,7 +57,11 @@ pub fn deliverer(
     let email: Arc<dyn EmailSender> = Arc::new(SnsEmailSender { email: aws.email(topic_arn) });
     let sender = ChannelSender::new(allow_private, Some(email))?;
     Ok(DeliveryParts {
-        deliverer: Arc::new(Deliverer::new(channels.clone(), log.clone(), sender, None, retry)),
+        // An alert of a deleted job (or account) is delivered no further and writes nothing back.
+        deliverer: Arc::new(
+            Deliverer::new(channels.clone(), log.clone(), sender, None, retry)
+                .with_jobs(Arc::new(aws.job_store(table))),
+        ),
         channels,
         log,
     })
@@ -90,6 +94,16 @@ impl ChannelProbe for AwsChannelProbe {
         if let ChannelTarget::Email { address } = &channel.target {
             self.email.subscribe(&channel.id.to_string(), address.as_str()).await.map_err(|_| ProbeError {
                 reason: "the email subscription could not be made".into(),
+                retryable: true,
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn deleted(&self, channel: &Channel) -> Result<(), ProbeError> {
+        if let ChannelTarget::Email { .. } = &channel.target {
+            self.email.unsubscribe(&channel.id.to_string()).await.map_err(|_| ProbeError {
+                reason: "the email subscription could not be removed".into(),
                 retryable: true,
             })?;
         }
