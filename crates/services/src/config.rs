@@ -39,7 +39,14 @@ pub mod vars {
     pub const SHUTDOWN_GRACE_SECS: &str = "PRICETRACK_SHUTDOWN_GRACE_SECS";
     /// Whether the per-host budget is shared by every scraper through DynamoDB.
     pub const FLEET_POLITENESS: &str = "PRICETRACK_FLEET_POLITENESS";
+    /// Where the scraper serves its Prometheus metrics (`GET /metrics`), or `off`.
+    pub const METRICS_ADDR: &str = "PRICETRACK_METRICS_ADDR";
 }
+
+/// Where the scraper serves its metrics when `PRICETRACK_METRICS_ADDR` is unset (9464: the port
+/// commonly used for an exporter inside an application, clear of the API's 9090).
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9464);
 
 /// Where the API listens when `PRICETRACK_LISTEN` is unset.
 pub const DEFAULT_API_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9090);
@@ -164,6 +171,9 @@ pub struct ScraperConfig {
     pub fleet_politeness: bool,
     /// `PRICETRACK_AWS_*` timeouts and attempts (default [`AwsWaits::WORKER`]).
     pub aws_waits: AwsWaits,
+    /// `PRICETRACK_METRICS_ADDR` (default `0.0.0.0:9464`; `off`: none): where `GET /metrics`
+    /// is served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ScraperConfig {
@@ -224,6 +234,7 @@ impl ScraperConfig {
             shutdown_grace: env.secs_at_least(vars::SHUTDOWN_GRACE_SECS, DEFAULT_SHUTDOWN_GRACE_SECS, 0)?,
             fleet_politeness: env.bool_or(vars::FLEET_POLITENESS, true)?,
             aws_waits: env.aws_waits(AwsWaits::WORKER)?,
+            metrics_addr: metrics_addr(env)?,
         })
     }
 }
@@ -355,4 +366,12 @@ mod tests {
             "PRICETRACK_QUEUE_URL"
         );
     }
+}
+
+/// `PRICETRACK_METRICS_ADDR`: an address, `off` (no metrics endpoint), or the default when unset.
+fn metrics_addr<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<SocketAddr>, ConfigError> {
+    if env.string(vars::METRICS_ADDR).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+        return Ok(None);
+    }
+    env.socket_addr_or(vars::METRICS_ADDR, DEFAULT_METRICS_ADDR).map(Some)
 }
