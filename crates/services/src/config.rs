@@ -279,6 +279,14 @@ fn schedule<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<SchedulePolic
     Ok(SchedulePolicy { lease: env.lease()?, ..env.schedule_policy()? })
 }
 
+/// `PRICETRACK_METRICS_ADDR`: an address, `off` (no metrics endpoint), or the default when unset.
+fn metrics_addr<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<SocketAddr>, ConfigError> {
+    if env.string(vars::METRICS_ADDR).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+        return Ok(None);
+    }
+    env.socket_addr_or(vars::METRICS_ADDR, DEFAULT_METRICS_ADDR).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -358,6 +366,20 @@ mod tests {
     }
 
     #[test]
+    fn scraper_metrics_address_defaults_and_turns_off() {
+        let c = ScraperConfig::from_settings(&env(&AWS)).expect("valid");
+        assert_eq!(c.metrics_addr, Some(DEFAULT_METRICS_ADDR));
+        let c =
+            ScraperConfig::from_settings(&env(&with(&[("PRICETRACK_METRICS_ADDR", "127.0.0.1:9999")]))).expect("valid");
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().expect("addr")));
+        let c = ScraperConfig::from_settings(&env(&with(&[("PRICETRACK_METRICS_ADDR", "OFF")]))).expect("valid");
+        assert_eq!(c.metrics_addr, None);
+        let err = ScraperConfig::from_settings(&env(&with(&[("PRICETRACK_METRICS_ADDR", "9464")])))
+            .expect_err("not an address");
+        assert_eq!(err.name, "PRICETRACK_METRICS_ADDR");
+    }
+
+    #[test]
     fn rescheduler_needs_table_and_queue_only() {
         let c = ReschedulerConfig::from_settings(&env(&AWS[..2])).expect("valid");
         assert_eq!(c.schedule().lease, Duration::from_secs(300));
@@ -366,12 +388,4 @@ mod tests {
             "PRICETRACK_QUEUE_URL"
         );
     }
-}
-
-/// `PRICETRACK_METRICS_ADDR`: an address, `off` (no metrics endpoint), or the default when unset.
-fn metrics_addr<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<SocketAddr>, ConfigError> {
-    if env.string(vars::METRICS_ADDR).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
-        return Ok(None);
-    }
-    env.socket_addr_or(vars::METRICS_ADDR, DEFAULT_METRICS_ADDR).map(Some)
 }
