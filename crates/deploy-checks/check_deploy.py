@@ -518,6 +518,24 @@ def consistency_metrics(rendered: dict[str, list[dict]], facts: dict) -> None:
         check(f"metrics in {d}: scrape ports and PodMonitors, NetworkPolicies, alert rules and dashboard name only what the code records", problems)
 
 
+def consistency_emf_alarms(facts: dict) -> None:
+    """CloudWatch alarms on the rescheduler's embedded metrics use its namespace and metric names."""
+    res = tf_resources(ROOT / "terraform/modules/alarms")
+    names = set(facts["emf_metrics"])
+    problems: list[str] = []
+    emf = [(key, body) for key, body in res.items() if key[0] == "aws_cloudwatch_metric_alarm" and not str(body.get("namespace", "")).startswith("AWS/")]
+    if not emf:
+        problems.append("no alarm on the rescheduler's embedded metrics")
+    for (_, name), body in emf:
+        if body.get("namespace") != facts["emf_namespace"]:
+            problems.append(f"alarm {name}: namespace {body.get('namespace')} is not the rescheduler's {facts['emf_namespace']}")
+        if body.get("metric_name") not in names:
+            problems.append(f"alarm {name}: the rescheduler writes no metric {body.get('metric_name')}")
+        if set(first(body.get("dimensions")) or {}) != {"FunctionName"}:
+            problems.append(f"alarm {name}: the rescheduler's metrics have the one dimension FunctionName")
+    check("CloudWatch alarms on the rescheduler's EMF metrics name its namespace, metrics and dimension", problems)
+
+
 def promtool_rules(rendered: dict[str, list[dict]], promtool: str | None) -> None:
     """`promtool check rules` and `promtool test rules` on the PrometheusRule's groups."""
     if not promtool:
@@ -945,6 +963,7 @@ def main() -> int:
                 promtool_rules(rendered, args.promtool)
                 flux_structure(rendered)
             consistency_terraform(facts)
+            consistency_emf_alarms(facts)
             terraform_parse_and_docs()
             terraform_fmt()
             workflows()

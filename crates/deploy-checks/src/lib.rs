@@ -66,7 +66,7 @@ pub fn variables_read<T>(read: impl Fn(&Env<Lookup>) -> Result<T, ConfigError>) 
 /// The facts as JSON: `env` (per program, the variables its configuration reads, plus the
 /// logging ones every program reads), `api` (listen address and port), `scraper` (metrics
 /// address, shutdown grace and check deadline), `metrics` (the catalogue of metric names, kinds
-/// and labels), `resource_names` (how `pricetrack aws bootstrap` names the resources from
+/// and labels), `emf_namespace` and `emf_metrics` (what the rescheduler Lambda reports), `resource_names` (how `pricetrack aws bootstrap` names the resources from
 /// a prefix, with `{prefix}` standing for it), `schema` (table, index, TTL and queue settings).
 pub fn facts() -> Result<Value, String> {
     use pricetrack_services::{ApiConfig, ReschedulerConfig, ScraperConfig};
@@ -109,6 +109,9 @@ pub fn facts() -> Result<Value, String> {
         },
         // Every metric the programs record (crates/metrics): the alert rules and the dashboard may
         // name only these, with these labels.
+        // The namespace of the rescheduler Lambda's embedded metrics (the CloudWatch alarms on them).
+        "emf_namespace": pricetrack_services::EMF_NAMESPACE,
+        "emf_metrics": pricetrack_services::RunMetrics::METRICS.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
         "metrics": pricetrack_metrics::CATALOG
             .iter()
             .map(|m| json!({"name": m.name, "kind": m.kind.as_str(), "labels": m.labels}))
