@@ -8,8 +8,9 @@
 #   aiosmtpd      PyPI aiosmtpd, into .venv-smtp/ (a real SMTP server for the email channel's tests)
 #   PostgreSQL    the machine's server on 127.0.0.1:5432 (started here if it is installed but down)
 #   Chromium      Debian's `chromium` package at /usr/bin/chromium (installed here through apt)
-#   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2: installed by
-#                 scripts/check-deploy.sh into .venv-deploy-*/ (kubectl through apt)
+#   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2, promtool: installed by
+#                 scripts/check-deploy.sh into .venv-deploy-*/ (kubectl through apt, promtool
+#                 unpacked from Debian's prometheus package)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
