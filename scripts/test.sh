@@ -9,8 +9,9 @@
 #   schemathesis  PyPI schemathesis, into .venv-schemathesis/ by scripts/schemathesis.sh (the OpenAPI contract)
 #   PostgreSQL    the machine's server on 127.0.0.1:5432 (started here if it is installed but down)
 #   Chromium      Debian's `chromium` package at /usr/bin/chromium (installed here through apt)
-#   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2: installed by
-#                 scripts/check-deploy.sh into .venv-deploy-*/ (kubectl through apt)
+#   kubectl, checkov, kubernetes-validate, hadolint, yamllint, python-hcl2, promtool: installed by
+#                 scripts/check-deploy.sh into .venv-deploy-*/ (kubectl through apt, promtool
+#                 unpacked from Debian's prometheus package)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -147,6 +147,8 @@ CUSTOM_KINDS: dict[str, tuple[set[str], list[str]]] = {
     "ImageUpdateAutomation": ({"image.toolkit.fluxcd.io/v1"}, ["spec.interval", "spec.sourceRef.name", "spec.git.commit.author.email", "spec.git.push.branch", "spec.update.path", "spec.update.strategy"]),
     "Provider": ({"notification.toolkit.fluxcd.io/v1beta3"}, ["spec.type"]),
     "Alert": ({"notification.toolkit.fluxcd.io/v1beta3"}, ["spec.providerRef.name", "spec.eventSources"]),
+    "PodMonitor": ({"monitoring.coreos.com/v1"}, ["spec.selector.matchLabels", "spec.podMetricsEndpoints"]),
+    "PrometheusRule": ({"monitoring.coreos.com/v1"}, ["spec.groups"]),
 }
 
 
@@ -406,6 +408,156 @@ def consistency_scraper(rendered: dict[str, list[dict]], facts: dict) -> None:
         check(f"scraper shutdown, visibility, lease and KEDA trigger in {d} agree with the code and the queue", problems)
 
 
+# ---- metrics: scrape targets, alert rules and the dashboard against the code ------------------------
+
+PROMQL_SELECTOR = re.compile(r"\b(pricetrack_[a-z0-9_]+)\s*(\{[^}]*\})?")
+PROMQL_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+PROMQL_GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+
+
+def promql_problems(where: str, expr: str, catalog: dict[str, dict]) -> list[str]:
+    """Metric names (and the labels of their selectors and groupings) in a PromQL expression that
+    the code does not record. Recording-rule names (with colons) are left alone."""
+    problems: list[str] = []
+    labels_in_expr: set[str] = set()
+    for name, selector in PROMQL_SELECTOR.findall(expr):
+        base, extra = name, set()
+        if base not in catalog:
+            for suffix, extra_labels in (("_bucket", {"le"}), ("_sum", set()), ("_count", set())):
+                stem = name[: -len(suffix)] if name.endswith(suffix) else None
+                if stem and catalog.get(stem, {}).get("kind") == "histogram":
+                    base, extra = stem, extra_labels
+                    break
+        metric = catalog.get(base)
+        if metric is None:
+            problems.append(f"{where}: {name} is recorded nowhere in the code (crates/metrics)")
+            continue
+        known = set(metric["labels"]) | extra
+        labels_in_expr |= known
+        for label in PROMQL_LABEL.findall(selector or ""):
+            if label not in known:
+                problems.append(f"{where}: {name} has no label {label} (it has {sorted(known)})")
+    # Labels grouped by must come from some metric of the expression (or Prometheus' target labels).
+    for group in PROMQL_GROUPING.findall(expr):
+        for label in (x.strip() for x in group.split(",")):
+            if label and label not in labels_in_expr | {"le", "job", "pod", "namespace", "instance"}:
+                problems.append(f"{where}: groups by {label}, which no metric of the expression has")
+    return problems
+
+
+def consistency_metrics(rendered: dict[str, list[dict]], facts: dict) -> None:
+    catalog = {m["name"]: m for m in facts["metrics"]}
+    routes = api_routes()
+    for d in OVERLAYS:
+        objs = rendered[d]
+        problems: list[str] = []
+        # The scraper's named metrics port is where PRICETRACK_METRICS_ADDR listens.
+        dep = named(objs, "Deployment", "scraper")
+        c = dep["spec"]["template"]["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+        _, values = container_env(objs, c)
+        addr = values.get(facts["scraper"]["metrics_var"], facts["scraper"]["default_metrics_addr"])
+        if addr.lower() == "off":
+            problems.append(f"{facts['scraper']['metrics_var']}=off: the scraper would serve no metrics")
+        elif not addr.endswith(f":{ports.get('metrics')}"):
+            problems.append(f"scraper {facts['scraper']['metrics_var']}={addr} does not match its containerPort metrics ({ports.get('metrics')})")
+        # Each PodMonitor selects a Deployment's pods and scrapes one of its named ports.
+        monitored = set()
+        for pm in by_kind(objs, "PodMonitor"):
+            sel = dig(pm, "spec.selector.matchLabels") or {}
+            targets = [x for x in by_kind(objs, "Deployment") if sel and sel.items() <= x["spec"]["template"]["metadata"]["labels"].items()]
+            if not targets:
+                problems.append(f"PodMonitor {pm['metadata']['name']} selects no Deployment")
+            for target in targets:
+                monitored.add(target["metadata"]["name"])
+                tports = {p["name"] for p in target["spec"]["template"]["spec"]["containers"][0].get("ports", [])}
+                for ep in pm["spec"]["podMetricsEndpoints"]:
+                    if ep.get("port") not in tports:
+                        problems.append(f"PodMonitor {pm['metadata']['name']} scrapes port {ep.get('port')}, which {target['metadata']['name']} does not name")
+                    if ep.get("path", "/metrics") != "/metrics":
+                        problems.append(f"PodMonitor {pm['metadata']['name']} scrapes {ep.get('path')}, not /metrics")
+        for name in ("api", "scraper"):
+            if name not in monitored:
+                problems.append(f"no PodMonitor scrapes the {name}")
+        if "/metrics" not in routes:
+            problems.append("crates/api has no /metrics route")
+        # The scrapes come from the monitoring namespace: the NetworkPolicies must admit them.
+        for name, port in (("api", "http"), ("scraper", "metrics")):
+            np = named(objs, "NetworkPolicy", name)
+            admitted = any(
+                any(dig(f, "namespaceSelector.matchLabels") == {"kubernetes.io/metadata.name": "monitoring"} for f in rule.get("from", []))
+                and any(p.get("port") == port for p in rule.get("ports", []))
+                for rule in (np or {}).get("spec", {}).get("ingress", [])
+            )
+            if not admitted:
+                problems.append(f"NetworkPolicy {name} does not admit Prometheus (namespace monitoring) on port {port}")
+        # Alert rules and the dashboard name only metrics and labels the code records.
+        rules = by_kind(objs, "PrometheusRule")
+        if not rules:
+            problems.append("no PrometheusRule")
+        alerts = set()
+        for pr in rules:
+            for group in pr["spec"]["groups"]:
+                for rule in group["rules"]:
+                    alerts.add(rule.get("alert"))
+                    problems += promql_problems(f"rule {rule.get('alert') or rule.get('record')}", rule["expr"], catalog)
+        # The alerts operations.md promises (issue 13).
+        for need in ("PricetrackChecksFailing", "PricetrackDeliveriesFailing", "PricetrackFreshnessFastBurn", "PricetrackAlertLatencyFastBurn", "PricetrackApiAvailabilityFastBurn"):
+            if need not in alerts:
+                problems.append(f"no alert {need}")
+        dashboards = [cm for cm in by_kind(objs, "ConfigMap") if dig(cm, "metadata.labels.grafana_dashboard")]
+        if not dashboards:
+            problems.append("no Grafana dashboard ConfigMap (label grafana_dashboard)")
+        for cm in dashboards:
+            for key, text in cm.get("data", {}).items():
+                try:
+                    dash = json.loads(text)
+                except json.JSONDecodeError as e:
+                    problems.append(f"dashboard {key} is not JSON: {e}")
+                    continue
+                for panel in dash.get("panels", []):
+                    for target in panel.get("targets", []):
+                        problems += promql_problems(f"dashboard panel {panel.get('title')!r}", target.get("expr", ""), catalog)
+        check(f"metrics in {d}: scrape ports and PodMonitors, NetworkPolicies, alert rules and dashboard name only what the code records", problems)
+
+
+def consistency_emf_alarms(facts: dict) -> None:
+    """CloudWatch alarms on the rescheduler's embedded metrics use its namespace and metric names."""
+    res = tf_resources(ROOT / "terraform/modules/alarms")
+    names = set(facts["emf_metrics"])
+    problems: list[str] = []
+    emf = [(key, body) for key, body in res.items() if key[0] == "aws_cloudwatch_metric_alarm" and not str(body.get("namespace", "")).startswith("AWS/")]
+    if not emf:
+        problems.append("no alarm on the rescheduler's embedded metrics")
+    for (_, name), body in emf:
+        if body.get("namespace") != facts["emf_namespace"]:
+            problems.append(f"alarm {name}: namespace {body.get('namespace')} is not the rescheduler's {facts['emf_namespace']}")
+        if body.get("metric_name") not in names:
+            problems.append(f"alarm {name}: the rescheduler writes no metric {body.get('metric_name')}")
+        if set(first(body.get("dimensions")) or {}) != {"FunctionName"}:
+            problems.append(f"alarm {name}: the rescheduler's metrics have the one dimension FunctionName")
+    check("CloudWatch alarms on the rescheduler's EMF metrics name its namespace, metrics and dimension", problems)
+
+
+def promtool_rules(rendered: dict[str, list[dict]], promtool: str | None) -> None:
+    """`promtool check rules` and `promtool test rules` on the PrometheusRule's groups."""
+    if not promtool:
+        check("promtool check rules / test rules", ["promtool is not installed (scripts/check-deploy.sh installs it from Debian's prometheus package)"])
+        return
+    rules = by_kind(rendered[OVERLAYS[0]], "PrometheusRule")
+    groups = [g for pr in rules for g in pr["spec"]["groups"]]
+    with tempfile.TemporaryDirectory(prefix="promtool-") as tmp:
+        rules_file = Path(tmp) / "rules.yaml"
+        rules_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+        (Path(tmp) / "prometheus-rules.test.yaml").write_text((ROOT / "deploy/tests/prometheus-rules.test.yaml").read_text())
+        for name, cmd in (
+            ("promtool check rules (the PrometheusRule of deploy/base/monitoring.yaml)", [promtool, "check", "rules", str(rules_file)]),
+            ("promtool test rules deploy/tests/prometheus-rules.test.yaml", [promtool, "test", "rules", "prometheus-rules.test.yaml"]),
+        ):
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+            check(name, [] if proc.returncode == 0 else [(proc.stdout + proc.stderr).strip()[-3000:]])
+
+
 def consistency_terraform(facts: dict) -> None:
     sch = facts["schema"]
     names = facts["resource_names"]
@@ -645,7 +797,7 @@ def flux_structure(rendered: dict[str, list[dict]]) -> None:
         if len(infra) < 2 or not any(k["spec"].get("dependsOn") for k in infra):
             problems.append("infrastructure: controllers then configs, with dependsOn")
         releases = {h["metadata"]["name"] for h in by_kind(rendered["flux/infrastructure/controllers"], "HelmRelease")}
-        for need in ("keda", "metrics-server", "external-secrets", "envoy-gateway"):
+        for need in ("keda", "metrics-server", "external-secrets", "envoy-gateway", "kube-prometheus-stack"):
             if need not in releases:
                 problems.append(f"no HelmRelease {need}")
         repos = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in by_kind(rendered["flux/infrastructure/controllers"], "HelmRepository")}
@@ -787,6 +939,7 @@ def main() -> int:
     ap.add_argument("--checkov", required=True)
     ap.add_argument("--hadolint", required=True)
     ap.add_argument("--yamllint", required=True)
+    ap.add_argument("--promtool")
     args = ap.parse_args()
     started = time.monotonic()
     facts = json.loads(Path(args.facts).read_text())
@@ -809,8 +962,11 @@ def main() -> int:
                 consistency_scraper(rendered, facts)
                 consistency_names(rendered, facts)
                 consistency_images(rendered)
+                consistency_metrics(rendered, facts)
+                promtool_rules(rendered, args.promtool)
                 flux_structure(rendered)
             consistency_terraform(facts)
+            consistency_emf_alarms(facts)
             terraform_parse_and_docs()
             terraform_fmt()
             workflows()

@@ -1,5 +1,5 @@
 //! The pricetrack HTTP API: accounts, sessions and tracking jobs, all JSON under `/api/v1`,
-//! plus `/healthz` and `/readyz` probes.
+//! plus `/healthz` and `/readyz` probes and the process's Prometheus metrics at `/metrics`.
 //!
 //! The crate is storage-agnostic: it reaches users, jobs, the check queue and the notifier only
 //! through the domain's ports, handed in as [`ApiPorts`]. [`router`] builds the
@@ -42,6 +42,7 @@ mod channels;
 mod error;
 mod jobs;
 mod limiter;
+mod metrics;
 mod observe;
 mod openapi;
 mod password;
@@ -144,6 +145,8 @@ pub fn router_with_dependencies(
     ports: ApiPorts,
     dependencies: Vec<resilience::Dependency>,
 ) -> Router {
+    // The API serves the process's metrics: make sure they are being recorded.
+    pricetrack_metrics::install();
     let health = resilience::Health::start(dependencies);
     let per_address = limiter::per_address_layer(settings.auth_burst_per_address, settings.auth_refill_per_address);
     let previewer = ports.previewer.clone();
@@ -154,11 +157,15 @@ pub fn router_with_dependencies(
         .route("/api/v1/openapi.json", get(move || serve_contract(Arc::clone(&contract))))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::clone(&health), resilience::gate))
+        // Prometheus scrapes this: outside /api/v1, no session, and not behind the resilience
+        // gate (an outage is exactly when the metrics matter).
+        .route("/metrics", get(pricetrack_metrics::handler))
         .layer(axum::Extension(health))
         .layer(axum::middleware::from_fn(refuse_foreign_origin))
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(observe::panic_response));
-    observe::layers(routes).with_state(state)
+    // Outermost: timeouts and panics are counted too.
+    observe::layers(routes).layer(axum::middleware::from_fn(metrics::record)).with_state(state)
 }
 
 /// Every route of the contract, registered with its OpenAPI description: a route cannot be

@@ -225,6 +225,8 @@ impl DynamoJobStore {
             .map_err(backend)?;
         let items = out.items.unwrap_or_default();
         self.count_read(items.len());
+        metrics::counter!(pricetrack_metrics::names::RESCHEDULER_ITEMS_READ)
+            .increment(u64::try_from(items.len()).unwrap_or(u64::MAX));
         Ok(DuePage { items, next: out.last_evaluated_key })
     }
 

@@ -12,6 +12,7 @@ use chromiumoxide::error::CdpError;
 use futures::StreamExt;
 use pricetrack_domain::ProductUrl;
 use pricetrack_domain::ports::BackendError;
+use pricetrack_metrics::names;
 use pricetrack_scraper::{FetchError, FetchedPage, GuardError, PageFetcher};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -103,7 +104,23 @@ struct Lease {
     tab: Tab,
     /// The browser the tab lives in.
     running: Arc<Running>,
-    _permit: OwnedSemaphorePermit,
+    _permit: BusyTab,
+}
+
+/// A place in the tab pool, counted in the busy-tabs gauge while it is held.
+struct BusyTab(#[allow(dead_code, reason = "held for its drop: the place is given back")] OwnedSemaphorePermit);
+
+impl BusyTab {
+    fn new(permit: OwnedSemaphorePermit) -> Self {
+        metrics::gauge!(names::BROWSER_TABS_BUSY).increment(1.0);
+        Self(permit)
+    }
+}
+
+impl Drop for BusyTab {
+    fn drop(&mut self) {
+        metrics::gauge!(names::BROWSER_TABS_BUSY).decrement(1.0);
+    }
 }
 
 /// How a render failed.
@@ -166,6 +183,8 @@ impl BrowserFetcher {
             return Err(BrowserError::NotInstalled { path: settings.executable.display().to_string() });
         }
         let guard = RequestGuard::new(settings.allow_private_targets, &settings.exempt_origins);
+        #[allow(clippy::cast_precision_loss, reason = "a handful of tabs")]
+        metrics::gauge!(names::BROWSER_TABS_MAX).set(settings.max_tabs.max(1) as f64);
         Ok(Self {
             inner: Arc::new(Inner {
                 tabs: Arc::new(Semaphore::new(settings.max_tabs.max(1))),
@@ -228,6 +247,7 @@ impl Inner {
                 return Ok(Arc::clone(running));
             }
             tracing::warn!(pid = running.pid, "the browser died; starting a new one");
+            metrics::counter!(names::BROWSER_RESTARTS, "reason" => "died").increment(1);
             running.shut_down().await;
         }
         let running = Arc::new(self.launch().await?);
@@ -276,6 +296,7 @@ impl Inner {
         let config = config.build().map_err(|e| launch_error(e.into()))?;
         let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(Box::new(e)))?;
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics::counter!(names::BROWSER_LAUNCHES).increment(1);
         let pid = browser.get_mut_child().and_then(|child| child.inner.id());
         // Chromium writes to stderr; an undrained pipe would eventually block it.
         if let Some(stderr) = browser.get_mut_child().and_then(|child| child.stderr.take()) {
@@ -311,8 +332,9 @@ impl Inner {
 
     /// Borrows a tab: an idle one of the running browser, or a new one.
     async fn lease(&self) -> Result<Lease, RenderFailure> {
-        let permit =
-            Arc::clone(&self.tabs).acquire_owned().await.map_err(|_| RenderFailure::Browser(CdpError::NoResponse))?;
+        let permit = BusyTab::new(
+            Arc::clone(&self.tabs).acquire_owned().await.map_err(|_| RenderFailure::Browser(CdpError::NoResponse))?,
+        );
         let running =
             self.browser().await.map_err(|e| RenderFailure::Page(FetchError::Network { source: Box::new(e) }))?;
         let reusable = {
@@ -470,6 +492,16 @@ fn discard(lease: Lease) {
 #[async_trait]
 impl PageFetcher for BrowserFetcher {
     async fn fetch(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError> {
+        let started = std::time::Instant::now();
+        let result = self.render_page(url).await;
+        pricetrack_scraper::record_fetch("browser", started.elapsed(), &result);
+        result
+    }
+}
+
+impl BrowserFetcher {
+    /// [`PageFetcher::fetch`]'s work: the guard, a tab, the page, one retry on a new browser.
+    async fn render_page(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError> {
         let inner = &self.inner;
         let url = url.as_url();
         // Refused before any browser work, with the same words as the static fetcher.
@@ -524,6 +556,7 @@ impl Inner {
     /// Marks the running browser dead so that the next lease starts a new one.
     async fn kill_running(&self) {
         if let Some(running) = self.running.lock().await.take() {
+            metrics::counter!(names::BROWSER_RESTARTS, "reason" => "failed").increment(1);
             running.shut_down().await;
         }
     }

@@ -8,6 +8,7 @@ use pricetrack_domain::ports::{JobStore, StoreError};
 use pricetrack_domain::{
     Alert, Channel, ChannelStatus, ChannelTarget, DeliveryRecord, DeliveryStatus, JobKey, Timestamp,
 };
+use pricetrack_metrics::names;
 use rand::Rng;
 
 use crate::sender::{ChannelSender, Outgoing, SendError};
@@ -240,6 +241,7 @@ impl Deliverer {
                 channel.last_error.as_deref().unwrap_or("too many failures")
             ));
             self.log.put(&record).await?;
+            count_delivery(destination, "channel_failing");
             return Ok(None);
         }
 
@@ -262,9 +264,15 @@ impl Deliverer {
                 record.next_attempt_at = None;
                 record.last_error = None;
                 tracing::info!(alert_id = %alert.id, channel = %channel_key, attempts = record.attempts, "alert delivered");
+                count_delivery(destination, "delivered");
+                if let Ok(latency) = (now - alert.checked_at).to_std() {
+                    metrics::histogram!(names::ALERT_DELIVERY_LATENCY, "channel_kind" => channel_kind(destination))
+                        .record(latency);
+                }
             }
             Err(SendError::Permanent { reason }) => {
                 tracing::warn!(alert_id = %alert.id, channel = %channel_key, %reason, "delivery refused for good");
+                count_delivery(destination, "failed");
                 record.status = DeliveryStatus::Failed;
                 record.next_attempt_at = None;
                 record.last_error = Some(reason.clone());
@@ -275,6 +283,7 @@ impl Deliverer {
                 record.last_error = Some(reason.clone());
                 if waited >= self.retry.give_up_after {
                     tracing::warn!(alert_id = %alert.id, channel = %channel_key, %reason, "delivery given up after retrying");
+                    count_delivery(destination, "given_up");
                     record.status = DeliveryStatus::Failed;
                     record.next_attempt_at = None;
                     channel_failure = Some((reason, false));
@@ -282,6 +291,7 @@ impl Deliverer {
                     let delay = self.retry.delay(record.attempts, retry_after);
                     let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
                     tracing::info!(alert_id = %alert.id, channel = %channel_key, %reason, retry_in_ms = delay.as_millis(), "delivery failed; will retry");
+                    count_delivery(destination, "retry");
                     record.next_attempt_at = Some(at);
                 }
             }
@@ -353,4 +363,18 @@ impl pricetrack_domain::delivery::ChannelProbe for Deliverer {
     fn new_webhook_secret(&self) -> pricetrack_domain::ChannelSecret {
         pricetrack_domain::ChannelSecret::new(crate::signature::new_secret())
     }
+}
+
+/// The `channel_kind` label of a destination: the channel's kind, or `operator`.
+fn channel_kind(destination: &Destination) -> &'static str {
+    match destination {
+        Destination::Channel(channel) => channel.target.kind().as_str(),
+        Destination::Operator => "operator",
+    }
+}
+
+/// Counts one delivery attempt (or a delivery failed without one) by channel kind and outcome.
+fn count_delivery(destination: &Destination, outcome: &'static str) {
+    metrics::counter!(names::DELIVERIES, "channel_kind" => channel_kind(destination), "outcome" => outcome)
+        .increment(1);
 }

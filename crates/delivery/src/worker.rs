@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pricetrack_domain::Alert;
-use pricetrack_domain::ports::{CheckQueue, Delivery, Notifier, NotifyError};
+use pricetrack_domain::ports::{CheckQueue, Delivery, Notifier, NotifyError, QueueError};
+use pricetrack_metrics::names;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -72,8 +73,13 @@ pub async fn run_delivery_workers(
             received = queue.receive(free.min(10), settings.receive_wait) => received,
             () = shutdown.cancelled() => break,
         };
+        count_queue_op("receive", received.as_ref().map(|_| ()));
         let messages = match received {
-            Ok(messages) => messages,
+            Ok(messages) => {
+                metrics::counter!(names::QUEUE_MESSAGES_RECEIVED, "queue" => QUEUE)
+                    .increment(u64::try_from(messages.len()).unwrap_or(u64::MAX));
+                messages
+            }
             Err(e) => {
                 tracing::warn!(error = %crate::error_text(&e), "delivery queue receive failed");
                 drop(first);
@@ -126,7 +132,9 @@ async fn handle(queue: &dyn CheckQueue, deliverer: &Deliverer, message: Delivery
         let every = (visibility / 3).max(Duration::from_millis(50));
         loop {
             tokio::time::sleep(every).await;
-            if let Err(e) = queue.extend(&message.receipt, visibility).await {
+            let extended = queue.extend(&message.receipt, visibility).await;
+            count_queue_op("heartbeat", extended.as_ref().map(|_| ()));
+            if let Err(e) = extended {
                 tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "could not extend a delivery message");
             }
         }
@@ -137,14 +145,18 @@ async fn handle(queue: &dyn CheckQueue, deliverer: &Deliverer, message: Delivery
     };
     match outcome {
         Ok(DeliverOutcome::Done) => {
-            if let Err(e) = queue.ack(&message.receipt).await {
+            let acked = queue.ack(&message.receipt).await;
+            count_queue_op("delete", acked.as_ref().map(|_| ()));
+            if let Err(e) = acked {
                 tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "could not acknowledge a delivered alert; the log keeps it from being sent again");
             }
         }
         Ok(DeliverOutcome::RetryAt(at)) => {
             let wait =
                 (at - chrono::Utc::now()).to_std().unwrap_or_default().clamp(Duration::from_secs(1), MAX_VISIBILITY);
-            if let Err(e) = queue.extend(&message.receipt, wait).await {
+            let put_off = queue.extend(&message.receipt, wait).await;
+            count_queue_op("put_off", put_off.as_ref().map(|_| ()));
+            if let Err(e) = put_off {
                 tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "could not put a delivery off; it comes back after its visibility timeout");
             }
         }
@@ -152,6 +164,20 @@ async fn handle(queue: &dyn CheckQueue, deliverer: &Deliverer, message: Delivery
             tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "delivery store failed; the alert comes back later");
         }
     }
+}
+
+/// The `queue` label of the delivery queue's operations.
+const QUEUE: &str = "delivery";
+
+/// Counts a delivery-queue operation: `ok`, `stale` (an expired receipt) or `error`.
+fn count_queue_op(operation: &'static str, result: Result<(), &QueueError>) {
+    let result = match result {
+        Ok(()) => "ok",
+        Err(QueueError::StaleReceipt) => "stale",
+        Err(_) => "error",
+    };
+    metrics::counter!(names::QUEUE_OPERATIONS, "queue" => QUEUE, "operation" => operation, "result" => result)
+        .increment(1);
 }
 
 /// An alert as the SNS topic carries it (`pricetrack_aws::AlertMessage`): flat, decimals as text.

@@ -64,8 +64,9 @@ pub fn variables_read<T>(read: impl Fn(&Env<Lookup>) -> Result<T, ConfigError>) 
 }
 
 /// The facts as JSON: `env` (per program, the variables its configuration reads, plus the
-/// logging ones every program reads), `api` (listen address and port), `scraper` (shutdown grace
-/// and check deadline), `resource_names` (how `pricetrack aws bootstrap` names the resources from
+/// logging ones every program reads), `api` (listen address and port), `scraper` (metrics
+/// address, shutdown grace and check deadline), `metrics` (the catalogue of metric names, kinds
+/// and labels), `emf_namespace` and `emf_metrics` (what the rescheduler Lambda reports), `resource_names` (how `pricetrack aws bootstrap` names the resources from
 /// a prefix, with `{prefix}` standing for it), `schema` (table, index, TTL and queue settings).
 pub fn facts() -> Result<Value, String> {
     use pricetrack_services::{ApiConfig, ReschedulerConfig, ScraperConfig};
@@ -101,9 +102,20 @@ pub fn facts() -> Result<Value, String> {
             "dependency_deadline_ms": pricetrack_api::resilience::DEPENDENCY_DEADLINE.as_millis(),
         },
         "scraper": {
+            "metrics_var": pricetrack_services::config::vars::METRICS_ADDR,
+            "default_metrics_addr": pricetrack_services::config::DEFAULT_METRICS_ADDR.to_string(),
             "default_shutdown_grace_secs": pricetrack_services::config::DEFAULT_SHUTDOWN_GRACE_SECS,
             "check_deadline_secs": pricetrack_scraper::StaticFetcherSettings::default().deadline.as_secs(),
         },
+        // Every metric the programs record (crates/metrics): the alert rules and the dashboard may
+        // name only these, with these labels.
+        // The namespace of the rescheduler Lambda's embedded metrics (the CloudWatch alarms on them).
+        "emf_namespace": pricetrack_services::EMF_NAMESPACE,
+        "emf_metrics": pricetrack_services::RunMetrics::METRICS.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        "metrics": pricetrack_metrics::CATALOG
+            .iter()
+            .map(|m| json!({"name": m.name, "kind": m.kind.as_str(), "labels": m.labels}))
+            .collect::<Vec<_>>(),
         "schema": {
             "partition_key": s::PARTITION_KEY,
             "sort_key": s::SORT_KEY,
@@ -146,5 +158,7 @@ mod tests {
         let facts = facts().expect("facts");
         assert_eq!(facts["api"]["port"], 9090);
         assert_eq!(facts["schema"]["due_index"], "due-index");
+        assert!(facts["metrics"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "pricetrack_checks_total")));
+        assert_eq!(facts["scraper"]["default_metrics_addr"], "0.0.0.0:9464");
     }
 }

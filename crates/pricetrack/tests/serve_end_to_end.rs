@@ -117,6 +117,19 @@ async fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl AsyncFnMut()
     }
 }
 
+/// `GET /metrics` of the tracker.
+async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    let r = client.get(format!("{base}/metrics")).send().await.expect("scrape /metrics");
+    assert_eq!(r.status(), 200);
+    r.text().await.expect("metrics text")
+}
+
+/// The value of the counter (or histogram bucket) `series` (labels exactly as rendered), 0 when
+/// it is not there yet.
+fn counter(scrape: &str, series: &str) -> u64 {
+    scrape.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_to_alert_exactly_once() {
     let shop = Shop::default();
@@ -207,6 +220,20 @@ async fn sign_up_to_alert_exactly_once() {
     .await;
     assert_eq!(second["price"], "75");
     assert_ne!(second["alert_id"], alert["alert_id"]);
+
+    // The metrics saw it: two alerts decided and handed over, delivered to the operator's
+    // webhook, within the alert-latency objective's 60 s.
+    let metrics = scrape(&client, &tracker.base).await;
+    assert!(counter(&metrics, r#"pricetrack_alerts_decided_total{rule="below_target"}"#) >= 2, "{metrics}");
+    assert!(counter(&metrics, r#"pricetrack_alert_handovers_total{result="ok"}"#) >= 2, "{metrics}");
+    assert!(
+        counter(&metrics, r#"pricetrack_deliveries_total{channel_kind="operator",outcome="delivered"}"#) >= 2,
+        "{metrics}"
+    );
+    assert!(
+        counter(&metrics, r#"pricetrack_alert_delivery_latency_seconds_bucket{channel_kind="operator",le="60"}"#) >= 2,
+        "{metrics}"
+    );
 
     // SIGTERM stops it cleanly.
     let status = tracker.terminate();
@@ -583,5 +610,90 @@ async fn history_edit_and_pause() {
     })
     .await;
     assert_eq!(inbox.alerts.lock().expect("inbox").len(), 1, "still one alert: the price did not cross again");
+    assert!(tracker.terminate().success());
+}
+
+/// A page per check outcome on 127.0.0.1: a price, sold out without a price, no price at all, a
+/// server error, a robot check.
+fn outcome_shop() -> Router {
+    const SOLD_OUT: &str = r#"<html><head><title>Kettle</title><script type="application/ld+json">
+{"@context":"https://schema.org","@type":"Product","name":"Kettle",
+ "offers":{"@type":"Offer","priceCurrency":"EUR","availability":"https://schema.org/OutOfStock"}}
+</script></head><body><h1>Kettle</h1><p>Sold out</p></body></html>"#;
+    Router::new()
+        .route("/widget", get(product_page))
+        .route("/sold-out", get(|| async { axum::response::Html(SOLD_OUT) }))
+        .route("/no-price", get(|| async { axum::response::Html("<html><body><h1>About us</h1></body></html>") }))
+        .route("/broken", get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "oops") }))
+        .route(
+            "/robot",
+            get(|| async { (axum::http::StatusCode::FORBIDDEN, [("cf-mitigated", "challenge")], "Just a moment...") }),
+        )
+        .with_state(Shop { price: Arc::new(Mutex::new("12.50".into())) })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_every_check_outcome() {
+    let shop_addr = serve_on_loopback(outcome_shop()).await;
+    let inbox = Inbox::default();
+    let hook_addr =
+        serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start(data_dir.path(), &format!("http://{hook_addr}/hook")).await;
+    let api = format!("{}/api/v1", tracker.base);
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let credentials = json!({"email": "ops@example.com", "password": "correct horse"});
+    assert_eq!(client.post(format!("{api}/signup")).json(&credentials).send().await.expect("signup").status(), 201);
+    assert_eq!(client.post(format!("{api}/signin")).json(&credentials).send().await.expect("signin").status(), 200);
+
+    // /metrics needs no session: a fresh client (no cookie) scrapes it.
+    let before = scrape(&reqwest::Client::new(), &tracker.base).await;
+    assert_eq!(counter(&before, r#"pricetrack_checks_total{outcome="priced",kind="none",method="static"}"#), 0);
+
+    let mut jobs = Vec::new();
+    for page in ["widget", "sold-out", "no-price", "broken", "robot"] {
+        let r = client
+            .post(format!("{api}/jobs"))
+            .json(&json!({"url": format!("http://{shop_addr}/{page}"), "target_price": "1", "check_interval_secs": 60}))
+            .send()
+            .await
+            .expect("create job");
+        assert_eq!(r.status(), 201);
+        jobs.push(r.json::<Value>().await.expect("job")["id"].as_str().expect("id").to_owned());
+    }
+    for id in &jobs {
+        wait_for("every job's first check", Duration::from_secs(30), async || {
+            let job: Value = client.get(format!("{api}/jobs/{id}")).send().await.ok()?.json().await.ok()?;
+            job["last_checked_at"].is_string().then_some(())
+        })
+        .await;
+    }
+
+    let metrics = scrape(&client, &tracker.base).await;
+    for (series, why) in [
+        (r#"pricetrack_checks_total{outcome="priced",kind="none",method="static"}"#, "the widget's price"),
+        (r#"pricetrack_checks_total{outcome="unpriced",kind="none",method="static"}"#, "sold out"),
+        (r#"pricetrack_checks_total{outcome="failed",kind="fetch",method="static"}"#, "a server error"),
+        (r#"pricetrack_checks_total{outcome="blocked",kind="none",method="static"}"#, "a robot check"),
+        (r#"pricetrack_fetch_duration_seconds_count{method="static",result="ok"}"#, "pages fetched"),
+        (r#"pricetrack_fetch_duration_seconds_count{method="static",result="status"}"#, "the 500"),
+        (r#"pricetrack_fetch_duration_seconds_count{method="static",result="blocked"}"#, "the 403 challenge"),
+        (r#"pricetrack_check_requests_total{result="recorded"}"#, "handled check requests"),
+        (r#"pricetrack_queue_operations_total{queue="check",operation="receive",result="ok"}"#, "receives"),
+        (r#"pricetrack_queue_operations_total{queue="check",operation="delete",result="ok"}"#, "deletes"),
+        (r#"pricetrack_queue_messages_received_total{queue="check"}"#, "messages"),
+        (r#"pricetrack_politeness_wait_seconds_count{reason="host_spacing"}"#, "one shop host, spaced"),
+        (r#"pricetrack_http_requests_total{method="POST",route="/api/v1/jobs",status="201"}"#, "the API"),
+    ] {
+        assert!(counter(&metrics, series) >= 1, "{why}: {series} in\n{metrics}");
+    }
+    // A page without a price is rendered in the browser too when Chromium is installed.
+    let no_price = counter(&metrics, r#"pricetrack_checks_total{outcome="failed",kind="no_price",method="static"}"#)
+        + counter(&metrics, r#"pricetrack_checks_total{outcome="failed",kind="no_price",method="browser"}"#);
+    assert!(no_price >= 1, "no price: {metrics}");
+    assert!(counter(&metrics, r#"pricetrack_rescheduler_runs_total{result="ok"}"#) >= 1, "{metrics}");
+    // No URL, host or id is ever a label value.
+    assert!(!metrics.contains(&shop_addr.to_string()), "a host leaked into the metrics");
+    assert!(jobs.iter().all(|id| !metrics.contains(id.as_str())), "a job id leaked into the metrics");
     assert!(tracker.terminate().success());
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, StoreError};
 use pricetrack_domain::{CheckRequest, SchedulePolicy, Timestamp};
+use pricetrack_metrics::names;
 use pricetrack_runtime::backoff::{Backoff, Outage};
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +59,36 @@ pub enum RescheduleError {
 /// for nothing). Requests that could not be sent are counted in [`RunReport::failed`] and left to
 /// the lease. Its work grows with the number of due jobs, not with the number of jobs.
 pub async fn run_once(
+    jobs: &dyn JobStore,
+    queue: &dyn CheckQueue,
+    now: Timestamp,
+    policy: &SchedulePolicy,
+    batch_limit: usize,
+) -> Result<RunReport, RescheduleError> {
+    let result = claim_and_send(jobs, queue, now, policy, batch_limit).await;
+    record_metrics(&result);
+    result
+}
+
+/// Counts a run in the process's metrics (`pricetrack serve` and `rescheduler --every` serve
+/// them; the Lambda reports the same figures as CloudWatch embedded metrics instead).
+fn record_metrics(result: &Result<RunReport, RescheduleError>) {
+    let (report, outcome) = match result {
+        Ok(report) if report.failed == 0 => (report, "ok"),
+        Ok(report) | Err(RescheduleError::Store { report, .. }) => (report, "failed"),
+    };
+    metrics::counter!(names::RESCHEDULER_RUNS, "result" => outcome).increment(1);
+    metrics::counter!(names::RESCHEDULER_CLAIMED).increment(count(report.claimed));
+    metrics::counter!(names::RESCHEDULER_SENT).increment(count(report.sent));
+    metrics::counter!(names::RESCHEDULER_SEND_FAILED).increment(count(report.failed));
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// [`run_once`]'s work.
+async fn claim_and_send(
     jobs: &dyn JobStore,
     queue: &dyn CheckQueue,
     now: Timestamp,

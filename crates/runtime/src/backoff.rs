@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use pricetrack_metrics::names;
+
 /// Capped exponential back-off with full jitter.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -80,6 +82,8 @@ impl Outage {
     /// An attempt failed with `error`: logs a warning if the dependency was up until now.
     pub fn failed(&mut self, error: &dyn std::fmt::Display) {
         self.failed_attempts += 1;
+        metrics::counter!(names::DEPENDENCY_FAILURES, "dependency" => self.dependency).increment(1);
+        metrics::gauge!(names::DEPENDENCY_UP, "dependency" => self.dependency).set(0.0);
         if self.down_since.is_none() {
             self.down_since = Some(Instant::now());
             tracing::warn!(dependency = self.dependency, error = %error, "dependency is down; backing off and retrying");
@@ -91,6 +95,7 @@ impl Outage {
     /// An attempt succeeded: logs the recovery if the dependency was down, and returns how long
     /// it was down.
     pub fn succeeded(&mut self) -> Option<Duration> {
+        metrics::gauge!(names::DEPENDENCY_UP, "dependency" => self.dependency).set(1.0);
         let since = self.down_since.take()?;
         let down_for = since.elapsed();
         tracing::info!(

@@ -4,12 +4,15 @@ use std::sync::Arc;
 
 use pricetrack_domain::gate::{GateDecision, HostGate};
 use pricetrack_domain::ports::{BackendError, JobStore, Notifier, StoreError, WriteOutcome};
-use pricetrack_domain::{Alert, AlertId, CheckOutcome, CheckRequest, Job, JobId, Money, SchedulePolicy, Timestamp};
+use pricetrack_domain::{
+    Alert, AlertId, CheckFailure, CheckOutcome, CheckRequest, Job, JobId, Money, SchedulePolicy, Timestamp,
+};
 use pricetrack_extract::Offer;
+use pricetrack_metrics::names;
 use rand::Rng;
 
 use crate::fetch::PageFetcher;
-use crate::reader::PageReader;
+use crate::reader::{PageReader, Rendering};
 
 /// How late after its reserved turn at a host a check may still start (see
 /// [`Checker::with_host_gate`]); later, the turn is given up and the check deferred.
@@ -167,6 +170,7 @@ impl Checker {
             None => None,
             Some(gate) => match gate.enter(job.url.host()).await.map_err(CheckerError::Gate)? {
                 GateDecision::Busy { retry_after } => {
+                    metrics::counter!(names::POLITENESS_DEFERRALS, "reason" => "host_busy").increment(1);
                     tracing::debug!(job_id = %key.job_id, retry_after_ms = retry_after.as_millis() as u64, "shop host busy; check deferred");
                     return Ok(HandleOutcome::Deferred { retry_after });
                 }
@@ -174,6 +178,7 @@ impl Checker {
                     // At most one spacing: the host's turn, reserved for this check.
                     if let Ok(wait) = (pass.start_at - chrono::Utc::now()).to_std() {
                         tokio::time::sleep(wait).await;
+                        metrics::histogram!(names::POLITENESS_WAIT, "reason" => "fleet_turn").record(wait);
                     }
                     // Woken too late (an overloaded process), the request would land close to
                     // the next process's turn: skip this turn rather than crowd the shop.
@@ -183,6 +188,7 @@ impl Checker {
                             tracing::warn!(job_id = %key.job_id, error = %e, "could not give a host slot back; it expires by itself");
                         }
                         tracing::info!(job_id = %key.job_id, late_ms = late.as_millis() as u64, "missed the host's turn; check deferred");
+                        metrics::counter!(names::POLITENESS_DEFERRALS, "reason" => "missed_turn").increment(1);
                         return Ok(HandleOutcome::Deferred { retry_after: LATE_START_RETRY });
                     }
                     Some((gate, pass))
@@ -214,8 +220,10 @@ impl Checker {
                 // Decided by this check (not the one left in the outbox by an earlier check).
                 let already_pending = job.pending_alert.as_ref().map(|a| a.id);
                 let alert = transition.job.pending_alert.as_ref().filter(|a| Some(a.id) != already_pending);
+                record_gap(&job, now);
                 if let Some(alert) = alert {
                     tracing::info!(job_id = %key.job_id, alert_id = %alert.id, rule = alert.details.rule.as_str(), "alert decided");
+                    metrics::counter!(names::ALERTS_DECIDED, "rule" => alert.details.rule.as_str()).increment(1);
                     self.hand_over(&transition.job, alert).await?;
                 }
                 Ok(HandleOutcome::Recorded { outcome, alert: alert.map(|a| a.id) })
@@ -236,6 +244,7 @@ impl Checker {
     /// stays in the outbox (`None`) and whoever handles the job next hands it over again.
     async fn hand_over(&self, job: &Job, alert: &Alert) -> Result<Option<WriteOutcome>, CheckerError> {
         if let Err(e) = self.notifier.publish(alert).await {
+            metrics::counter!(names::ALERT_HANDOVERS, "result" => "failed").increment(1);
             tracing::warn!(
                 job_id = %job.id,
                 alert_id = %alert.id,
@@ -244,6 +253,7 @@ impl Checker {
             );
             return Ok(None);
         }
+        metrics::counter!(names::ALERT_HANDOVERS, "result" => "ok").increment(1);
         Ok(Some(self.jobs.clear_pending_alert(job.key(), alert.id).await?))
     }
 
@@ -257,8 +267,39 @@ impl Checker {
         if let CheckOutcome::Failed(failure) = &read.outcome {
             tracing::info!(job_id = %job.id, error = %failure, "check failed");
         }
+        count_check(&read.outcome, read.rendering.unwrap_or(Rendering::Static));
         read.outcome
     }
+}
+
+/// Counts a check by outcome (`priced`, `unpriced`, `failed`, `blocked`), kind of failure and
+/// method (`static`, `browser`).
+fn count_check(outcome: &CheckOutcome, method: Rendering) {
+    let (outcome, kind) = match outcome {
+        CheckOutcome::Priced(_) => ("priced", "none"),
+        CheckOutcome::Unpriced { .. } => ("unpriced", "none"),
+        CheckOutcome::Failed(CheckFailure::Blocked) => ("blocked", "none"),
+        CheckOutcome::Failed(CheckFailure::Fetch(_)) => ("failed", "fetch"),
+        CheckOutcome::Failed(CheckFailure::Forbidden(_)) => ("failed", "forbidden"),
+        CheckOutcome::Failed(CheckFailure::NoPrice) => ("failed", "no_price"),
+        CheckOutcome::Failed(CheckFailure::CurrencyMismatch { .. }) => ("failed", "currency_mismatch"),
+    };
+    metrics::counter!(names::CHECKS, "outcome" => outcome, "kind" => kind, "method" => method.as_str()).increment(1);
+}
+
+/// Records how long after its previous check this one came, in multiples of the job's interval:
+/// the freshness objective is "checked within twice the interval" (docs/operations.md).
+#[allow(clippy::float_arithmetic, reason = "a ratio for a histogram; precision is irrelevant")]
+fn record_gap(job: &Job, now: Timestamp) {
+    let interval = job.check_interval.as_secs();
+    let Some(previous) = job.last_checked_at else { return };
+    let Ok(gap) = (now - previous).to_std() else { return };
+    if interval == 0 {
+        return;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "intervals are at most 30 days in seconds")]
+    let intervals = gap.as_secs_f64() / interval as f64;
+    metrics::histogram!(names::CHECK_GAP).record(intervals);
 }
 
 /// One log line when the page's extraction methods read different prices: the chosen one is

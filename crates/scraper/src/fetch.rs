@@ -113,6 +113,24 @@ impl FetchError {
         }
     }
 
+    /// A short name of the kind of failure, for metrics labels (a closed set: never the host,
+    /// the status or the URL).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PrivateAddress { .. } | Self::UnsupportedRedirect => "forbidden",
+            Self::UnknownHost { .. } => "dns",
+            Self::Connect { .. } => "connect",
+            Self::Timeout { .. } => "timeout",
+            Self::Status { .. } => "status",
+            Self::SlowDown { .. } => "slow_down",
+            Self::Throttled { .. } => "throttled",
+            Self::TooManyRedirects { .. } => "redirects",
+            Self::TooLarge { .. } => "too_large",
+            Self::Blocked { .. } => "blocked",
+            Self::Network { .. } => "network",
+        }
+    }
+
     /// True when the target was refused by the address guard (never fetched).
     pub fn is_forbidden(&self) -> bool {
         matches!(self, Self::PrivateAddress { .. } | Self::UnsupportedRedirect)
@@ -131,4 +149,16 @@ impl From<FetchError> for CheckFailure {
 pub trait PageFetcher: Send + Sync {
     /// Fetches one page, following redirects. Only a 2xx page is returned.
     async fn fetch(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError>;
+}
+
+/// Records one fetch in the process's metrics: its duration by `method` (`static`, `browser`)
+/// and result (`ok` or [`FetchError::kind`]). Fetchers call it around the network work only, so
+/// politeness waits are not counted as fetch time.
+pub fn record_fetch(method: &'static str, elapsed: std::time::Duration, result: &Result<FetchedPage, FetchError>) {
+    let result = match result {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    };
+    metrics::histogram!(pricetrack_metrics::names::FETCH_DURATION, "method" => method, "result" => result)
+        .record(elapsed);
 }

@@ -17,7 +17,7 @@ mod static_fetcher;
 mod worker;
 
 pub use checker::{Checker, CheckerError, Clock, HandleOutcome};
-pub use fetch::{FetchError, FetchedPage, PageFetcher};
+pub use fetch::{FetchError, FetchedPage, PageFetcher, record_fetch};
 pub use politeness::{PoliteFetcher, PolitenessSettings};
 pub use reader::{PageRead, PageReader, Rendering};
 pub use static_fetcher::{

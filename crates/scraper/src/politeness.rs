@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pricetrack_domain::ProductUrl;
+use pricetrack_metrics::names;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -171,6 +172,12 @@ impl PoliteFetcher {
                     state.backoff_until = Some((until, wall));
                 }
                 tracing::info!(host, status, wait_secs = wait.as_secs(), "shop asked to slow down; host backed off");
+                let reason = match status {
+                    429 => "http_429",
+                    503 => "http_503",
+                    _ => "http_other",
+                };
+                metrics::counter!(names::POLITENESS_BACKOFFS, "reason" => reason).increment(1);
                 Err(FetchError::Throttled { until: wall })
             }
             Ok(page) => {
@@ -186,15 +193,30 @@ impl PoliteFetcher {
 impl PageFetcher for PoliteFetcher {
     async fn fetch(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError> {
         let host = url.host().to_ascii_lowercase();
-        let permits = self.enter(&host)?;
+        let permits = self.enter(&host).inspect_err(count_throttled)?;
+        let queued = Instant::now();
         // The semaphore is never closed; should it be, go on without the limit.
         let _permit = permits.acquire_owned().await.ok();
-        let start = self.reserve_start(&host)?;
+        record_wait("host_concurrency", queued);
+        let start = self.reserve_start(&host).inspect_err(count_throttled)?;
+        let spaced = Instant::now();
         tokio::time::sleep_until(start).await;
+        record_wait("host_spacing", spaced);
         if let Some(err) = self.lock().get(&host).and_then(|state| state.throttled(Instant::now())) {
+            count_throttled(&err);
             return Err(err);
         }
         let result = self.inner.fetch(url).await;
         self.record(&host, result)
     }
+}
+
+/// Counts a fetch not made because its host is backed off.
+fn count_throttled(_: &FetchError) {
+    metrics::counter!(names::POLITENESS_THROTTLED).increment(1);
+}
+
+/// Records how long a fetch waited for its host since `since`, and why.
+fn record_wait(reason: &'static str, since: Instant) {
+    metrics::histogram!(names::POLITENESS_WAIT, "reason" => reason).record(since.elapsed());
 }

@@ -38,7 +38,7 @@ pub struct PageRead {
     pub offer: Option<Offer>,
     /// The page as last fetched (the rendered one after a browser fallback), when it was.
     pub page: Option<FetchedPage>,
-    /// Which fetcher read the page last, when one did.
+    /// Which fetcher read the page last (or tried to: a failed fetch names its fetcher too).
     pub rendering: Option<Rendering>,
 }
 
@@ -122,7 +122,7 @@ async fn read_with(
                 outcome: CheckOutcome::Failed(e.to_check_failure()),
                 offer: None,
                 page: None,
-                rendering: None,
+                rendering: Some(rendering),
             };
         }
     };

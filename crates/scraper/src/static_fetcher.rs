@@ -185,9 +185,12 @@ impl PageFetcher for StaticFetcher {
         check_target(url, self.config.allow_private_targets)?;
         // reqwest's own timeout covers the request and the body; this one is a backstop that
         // also bounds anything outside reqwest (name resolution through the guard included).
-        tokio::time::timeout(self.config.deadline, self.fetch_within_deadline(url))
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(self.config.deadline, self.fetch_within_deadline(url))
             .await
-            .unwrap_or_else(|_| Err(self.timeout_error()))
+            .unwrap_or_else(|_| Err(self.timeout_error()));
+        crate::fetch::record_fetch("static", started.elapsed(), &result);
+        result
     }
 }
 

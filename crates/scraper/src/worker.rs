@@ -9,6 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use pricetrack_metrics::names;
 use pricetrack_runtime::backoff::{Backoff, Outage};
 
 use crate::checker::{Checker, HandleOutcome};
@@ -106,10 +107,13 @@ impl WorkerPool {
                 () = shutdown.cancelled() => break,
                 received = self.queue.receive(permits.len(), self.settings.receive_wait) => received,
             };
+            count_queue_op("receive", received.as_ref().map(|_| ()));
             match received {
                 Ok(deliveries) => {
                     backoff.reset();
                     queue_outage.succeeded();
+                    metrics::counter!(names::QUEUE_MESSAGES_RECEIVED, "queue" => QUEUE)
+                        .increment(u64::try_from(deliveries.len()).unwrap_or(u64::MAX));
                     if deliveries.len() > permits.len() {
                         tracing::warn!(
                             asked = permits.len(),
@@ -181,6 +185,7 @@ async fn process(
     let request = match CheckRequest::from_json(&delivery.body) {
         Ok(request) => request,
         Err(e) => {
+            count_request("malformed");
             // Never log the body: a malformed message may carry anything, personal data included.
             tracing::warn!(
                 error = %e,
@@ -196,6 +201,7 @@ async fn process(
     // the handling then, so a hung backend cannot hold a worker (and, through the heartbeat, a
     // message) forever.
     let handle_timeout = checker.policy().lease;
+    let started = std::time::Instant::now();
 
     let handled = {
         let handle = tokio::time::timeout(handle_timeout, checker.handle(request));
@@ -208,16 +214,30 @@ async fn process(
         }
     };
 
+    metrics::histogram!(names::CHECK_DURATION).record(started.elapsed());
+    count_request(match &handled {
+        Ok(Ok(HandleOutcome::Recorded { .. })) => "recorded",
+        Ok(Ok(HandleOutcome::JobGone)) => "job_gone",
+        Ok(Ok(HandleOutcome::Stale)) => "stale",
+        Ok(Ok(HandleOutcome::Discarded)) => "discarded",
+        Ok(Ok(HandleOutcome::Deferred { .. })) => "deferred",
+        Ok(Err(_)) => "error",
+        Err(_) => "timeout",
+    });
     match handled {
         Ok(Ok(HandleOutcome::Deferred { retry_after })) => {
             // The host is busy elsewhere in the fleet: free this worker for another message.
-            if let Err(e) = queue.defer(&delivery, retry_after).await {
+            let deferred = queue.defer(&delivery, retry_after).await;
+            count_queue_op("defer", deferred.as_ref().map(|_| ()));
+            if let Err(e) = deferred {
                 tracing::warn!(%job_id, error = %e, "could not put a deferred check request back; it comes back after its visibility");
             }
         }
         Ok(Ok(outcome)) => {
             tracing::debug!(%job_id, ?outcome, "check request handled");
-            match queue.ack(&delivery.receipt).await {
+            let acked = queue.ack(&delivery.receipt).await;
+            count_queue_op("delete", acked.as_ref().map(|_| ()));
+            match acked {
                 Ok(()) => {}
                 Err(QueueError::StaleReceipt) => {
                     tracing::warn!(%job_id, "could not acknowledge: the receipt expired (the request will be seen again, and found stale)");
@@ -240,7 +260,9 @@ async fn heartbeat(queue: &dyn CheckQueue, receipt: &str, visibility: Duration) 
     let period = (visibility / 3).max(MIN_HEARTBEAT);
     loop {
         tokio::time::sleep(period).await;
-        match queue.extend(receipt, visibility).await {
+        let extended = queue.extend(receipt, visibility).await;
+        count_queue_op("heartbeat", extended.as_ref().map(|_| ()));
+        match extended {
             Ok(()) => {}
             Err(QueueError::StaleReceipt) => {
                 tracing::warn!("visibility could not be extended: the receipt expired");
@@ -249,6 +271,25 @@ async fn heartbeat(queue: &dyn CheckQueue, receipt: &str, visibility: Duration) 
             Err(e) => tracing::warn!(error = %e, "visibility could not be extended; will retry"),
         }
     }
+}
+
+/// The `queue` label of the check queue's operations.
+const QUEUE: &str = "check";
+
+/// Counts a check-queue operation: `ok`, `stale` (an expired receipt) or `error`.
+fn count_queue_op(operation: &'static str, result: Result<(), &QueueError>) {
+    let result = match result {
+        Ok(()) => "ok",
+        Err(QueueError::StaleReceipt) => "stale",
+        Err(_) => "error",
+    };
+    metrics::counter!(names::QUEUE_OPERATIONS, "queue" => QUEUE, "operation" => operation, "result" => result)
+        .increment(1);
+}
+
+/// Counts how handling a check request ended.
+fn count_request(result: &'static str) {
+    metrics::counter!(names::CHECK_REQUESTS, "result" => result).increment(1);
 }
 
 fn reap(tasks: &mut JoinSet<()>) {

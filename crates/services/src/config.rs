@@ -39,7 +39,14 @@ pub mod vars {
     pub const SHUTDOWN_GRACE_SECS: &str = "PRICETRACK_SHUTDOWN_GRACE_SECS";
     /// Whether the per-host budget is shared by every scraper through DynamoDB.
     pub const FLEET_POLITENESS: &str = "PRICETRACK_FLEET_POLITENESS";
+    /// Where the scraper serves its Prometheus metrics (`GET /metrics`), or `off`.
+    pub const METRICS_ADDR: &str = "PRICETRACK_METRICS_ADDR";
 }
+
+/// Where the scraper serves its metrics when `PRICETRACK_METRICS_ADDR` is unset (9464: the port
+/// commonly used for an exporter inside an application, clear of the API's 9090).
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9464);
 
 /// Where the API listens when `PRICETRACK_LISTEN` is unset.
 pub const DEFAULT_API_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9090);
@@ -167,6 +174,9 @@ pub struct ScraperConfig {
     /// `PRICETRACK_HISTORY_RETENTION_DAYS` (default 730): how long the price history the checks
     /// write is kept (each point's DynamoDB TTL).
     pub history_retention_days: u32,
+    /// `PRICETRACK_METRICS_ADDR` (default `0.0.0.0:9464`; `off`: none): where `GET /metrics`
+    /// is served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ScraperConfig {
@@ -228,6 +238,7 @@ impl ScraperConfig {
             fleet_politeness: env.bool_or(vars::FLEET_POLITENESS, true)?,
             aws_waits: env.aws_waits(AwsWaits::WORKER)?,
             history_retention_days: env.history_retention_days()?,
+            metrics_addr: metrics_addr(env)?,
         })
     }
 }
@@ -270,6 +281,14 @@ impl ReschedulerConfig {
 
 fn schedule<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<SchedulePolicy, ConfigError> {
     Ok(SchedulePolicy { lease: env.lease()?, ..env.schedule_policy()? })
+}
+
+/// `PRICETRACK_METRICS_ADDR`: an address, `off` (no metrics endpoint), or the default when unset.
+fn metrics_addr<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<SocketAddr>, ConfigError> {
+    if env.string(vars::METRICS_ADDR).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+        return Ok(None);
+    }
+    env.socket_addr_or(vars::METRICS_ADDR, DEFAULT_METRICS_ADDR).map(Some)
 }
 
 #[cfg(test)]
@@ -348,6 +367,20 @@ mod tests {
             .expect_err("visibility not shorter than the lease");
         assert_eq!(err.name, "PRICETRACK_VISIBILITY_TIMEOUT_SECS");
         assert_eq!(ScraperConfig::from_settings(&env(&AWS[..2])).expect_err("no topic").name, "PRICETRACK_TOPIC_ARN");
+    }
+
+    #[test]
+    fn scraper_metrics_address_defaults_and_turns_off() {
+        let c = ScraperConfig::from_settings(&env(&AWS)).expect("valid");
+        assert_eq!(c.metrics_addr, Some(DEFAULT_METRICS_ADDR));
+        let c =
+            ScraperConfig::from_settings(&env(&with(&[("PRICETRACK_METRICS_ADDR", "127.0.0.1:9999")]))).expect("valid");
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().expect("addr")));
+        let c = ScraperConfig::from_settings(&env(&with(&[("PRICETRACK_METRICS_ADDR", "OFF")]))).expect("valid");
+        assert_eq!(c.metrics_addr, None);
+        let err = ScraperConfig::from_settings(&env(&with(&[("PRICETRACK_METRICS_ADDR", "9464")])))
+            .expect_err("not an address");
+        assert_eq!(err.name, "PRICETRACK_METRICS_ADDR");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 pub use api::{API_SHUTDOWN_GRACE, DATABASE_MAX_CONNECTIONS, migrate_database, run_api};
 use pricetrack_settings::{ConfigError, Env};
-pub use rescheduler::{Report, Rescheduler, ReschedulerMode, lambda_budget};
+pub use rescheduler::{EMF_NAMESPACE, ItemsRead, Report, Rescheduler, ReschedulerMode, RunMetrics, lambda_budget};
 pub use scraper::{RECEIVE_WAIT, run_scraper};
 
 pub use crate::config::{ApiConfig, MigrateConfig, ReschedulerConfig, ScraperConfig};

@@ -53,12 +53,91 @@ impl Report {
     }
 }
 
+/// Reads how many items the job store has read so far (the DynamoDB store counts them).
+pub type ItemsRead = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// The rescheduler over its two ports.
 #[derive(Clone)]
 pub struct Rescheduler {
     jobs: Arc<dyn JobStore>,
     queue: Arc<dyn CheckQueue>,
     policy: SchedulePolicy,
+    /// The store's read counter, when it has one: reported with each Lambda run.
+    items_read: Option<ItemsRead>,
+}
+
+/// The CloudWatch namespace of the rescheduler's embedded metrics.
+pub const EMF_NAMESPACE: &str = "pricetrack";
+
+/// What one Lambda invocation did, as the CloudWatch metrics it reports. The Lambda has no
+/// endpoint for Prometheus to scrape: it writes one line of CloudWatch Embedded Metric Format per
+/// invocation to stdout instead ([`RunMetrics::emf`]), which CloudWatch Logs turns into metrics
+/// without an API call (so a run reports even while CloudWatch's API is unreachable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunMetrics {
+    /// Jobs claimed (leased).
+    pub claimed: u64,
+    /// Check requests queued.
+    pub sent: u64,
+    /// Check requests that could not be queued.
+    pub failed: u64,
+    /// Job-store items read (DynamoDB; what the run costs); 0 when the store does not count.
+    pub items_read: u64,
+    /// How long the run took, in milliseconds.
+    pub duration_ms: u64,
+    /// The run stopped claiming because its time was nearly up.
+    pub stopped_early: bool,
+    /// The run failed (the invocation returns an error).
+    pub error: bool,
+}
+
+impl RunMetrics {
+    /// The metric names (and units) the EMF line declares, in order.
+    pub const METRICS: [(&'static str, &'static str); 7] = [
+        ("Claimed", "Count"),
+        ("Sent", "Count"),
+        ("SendFailed", "Count"),
+        ("ItemsRead", "Count"),
+        ("StoppedEarly", "Count"),
+        ("RunErrors", "Count"),
+        ("RunDuration", "Milliseconds"),
+    ];
+
+    /// The EMF record: `_aws` metadata (timestamp in milliseconds, namespace, the
+    /// `FunctionName` dimension, the metric definitions) and the values as top-level members.
+    pub fn emf(&self, function_name: &str, timestamp_ms: i64) -> serde_json::Value {
+        let metrics: Vec<serde_json::Value> =
+            Self::METRICS.iter().map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit})).collect();
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": EMF_NAMESPACE,
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": metrics,
+                }],
+            },
+            "FunctionName": function_name,
+            "Claimed": self.claimed,
+            "Sent": self.sent,
+            "SendFailed": self.failed,
+            "ItemsRead": self.items_read,
+            "StoppedEarly": u64::from(self.stopped_early),
+            "RunErrors": u64::from(self.error),
+            "RunDuration": self.duration_ms,
+        })
+    }
+
+    fn from_report(report: &Report) -> Self {
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Self {
+            claimed: count(report.claimed),
+            sent: count(report.sent),
+            failed: count(report.failed),
+            stopped_early: report.stopped_early,
+            ..Self::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for Rescheduler {
@@ -78,18 +157,28 @@ pub fn lambda_budget(remaining: Duration) -> (Duration, Duration) {
 impl Rescheduler {
     /// A rescheduler over these ports; only `policy.lease` matters.
     pub fn new(jobs: Arc<dyn JobStore>, queue: Arc<dyn CheckQueue>, policy: SchedulePolicy) -> Self {
-        Self { jobs, queue, policy }
+        Self { jobs, queue, policy, items_read: None }
+    }
+
+    /// Reports the store's items read with each Lambda run, read through `items_read`.
+    pub fn with_items_read(mut self, items_read: ItemsRead) -> Self {
+        self.items_read = Some(items_read);
+        self
+    }
+
+    fn items_read_now(&self) -> u64 {
+        self.items_read.as_ref().map_or(0, |read| read())
     }
 
     /// The DynamoDB job store and SQS queue of `config`, with clients from the SDK's default
     /// chain.
     pub async fn from_config(config: &ReschedulerConfig) -> Self {
         let aws = AwsAdapters::from_default_chain().await.with_waits(config.aws_waits);
-        Self::new(
-            Arc::new(aws.job_store(&config.table)),
-            Arc::new(aws.check_queue(&config.queue_url)),
-            config.schedule(),
-        )
+        let store = aws.job_store(&config.table);
+        // Clones share the read counter.
+        let counter = store.clone();
+        Self::new(Arc::new(store), Arc::new(aws.check_queue(&config.queue_url)), config.schedule())
+            .with_items_read(Arc::new(move || counter.items_read()))
     }
 
     /// One run: claims the jobs due now, page by page, and queues their check requests in
@@ -186,16 +275,36 @@ impl Rescheduler {
     /// alarms instead of a success with work left undone. The jobs not queued are due again
     /// after their lease and the next run catches up.
     pub async fn invocation_run(&self, remaining: Duration) -> anyhow::Result<Report> {
+        self.invocation(remaining).await.0
+    }
+
+    /// [`Self::invocation_run`], with the run's [`RunMetrics`] (reported whether it failed or
+    /// not).
+    pub async fn invocation(&self, remaining: Duration) -> (anyhow::Result<Report>, RunMetrics) {
+        let started = Instant::now();
+        let read_before = self.items_read_now();
         let (soft, hard) = lambda_budget(remaining);
-        let report = self.run_within(soft, hard).await?;
-        if report.failed > 0 {
-            anyhow::bail!(
+        let run = self.run_within(soft, hard).await;
+        let mut metrics = match &run {
+            Ok(report) => RunMetrics::from_report(report),
+            // A store failure still says how far the run got.
+            Err(error) => match error.downcast_ref::<RescheduleError>() {
+                Some(RescheduleError::Store { report, .. }) => RunMetrics::from_report(&Report::new(*report, false)),
+                None => RunMetrics::default(),
+            },
+        };
+        metrics.items_read = self.items_read_now().saturating_sub(read_before);
+        metrics.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let result = match run {
+            Ok(report) if report.failed > 0 => Err(anyhow::anyhow!(
                 "{} of {} claimed jobs could not be queued (the check queue failed); they are due again after their lease",
                 report.failed,
                 report.claimed
-            );
-        }
-        Ok(report)
+            )),
+            other => other,
+        };
+        metrics.error = result.is_err();
+        (result, metrics)
     }
 
     async fn handle_invocation(
@@ -209,7 +318,10 @@ impl Rescheduler {
             remaining_ms = remaining.as_millis() as u64,
             "scheduled run"
         );
-        match self.invocation_run(remaining).await {
+        let (result, metrics) = self.invocation(remaining).await;
+        let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+        write_emf(&metrics.emf(&function_name, chrono::Utc::now().timestamp_millis()));
+        match result {
             Ok(report) => {
                 tracing::info!(?report, "run finished");
                 Ok(report)
@@ -220,6 +332,13 @@ impl Rescheduler {
             }
         }
     }
+}
+
+/// Writes one EMF record as one line on stdout, where the Lambda runtime sends it to CloudWatch
+/// Logs (the logs go to stderr).
+#[allow(clippy::print_stdout, reason = "EMF records are read from the function's stdout")]
+fn write_emf(record: &serde_json::Value) {
+    println!("{record}");
 }
 
 /// A job store that hands out no more due jobs after a moment: [`pricetrack_rescheduler::run_once`]
@@ -313,6 +432,35 @@ impl JobStore for DeadlineJobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emf_declares_every_metric_it_carries() {
+        let metrics = RunMetrics {
+            claimed: 3,
+            sent: 2,
+            failed: 1,
+            items_read: 4,
+            duration_ms: 120,
+            stopped_early: false,
+            error: true,
+        };
+        let record = metrics.emf("pricetrack-dev-rescheduler", 1_700_000_000_000);
+        assert_eq!(record["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], EMF_NAMESPACE);
+        assert_eq!(directive["Dimensions"], serde_json::json!([["FunctionName"]]));
+        assert_eq!(record["FunctionName"], "pricetrack-dev-rescheduler");
+        let declared = directive["Metrics"].as_array().expect("metrics");
+        assert_eq!(declared.len(), RunMetrics::METRICS.len());
+        for definition in declared {
+            let name = definition["Name"].as_str().expect("name");
+            assert!(record[name].is_u64(), "{name} has a number at the top level: {record}");
+        }
+        assert_eq!(record["Claimed"], 3);
+        assert_eq!(record["SendFailed"], 1);
+        assert_eq!(record["RunErrors"], 1);
+        assert_eq!(record["StoppedEarly"], 0);
+    }
 
     #[test]
     fn lambda_budget_keeps_a_margin() {

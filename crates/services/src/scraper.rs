@@ -20,6 +20,7 @@ pub const RECEIVE_WAIT: Duration = Duration::from_secs(20);
 /// flight finish within [`ScraperConfig::shutdown_grace`] (the messages of those that do not are
 /// delivered again later) and returns.
 pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let metrics = serve_metrics(config.metrics_addr, &shutdown).await;
     let aws = AwsAdapters::from_default_chain().await.with_waits(config.aws_waits);
     let jobs: Arc<dyn JobStore> =
         Arc::new(aws.job_store(&config.table).with_history_retention_days(config.history_retention_days));
@@ -92,6 +93,34 @@ pub async fn run_scraper(config: ScraperConfig, shutdown: CancellationToken) -> 
     .await;
     deliverers.await.context("the delivery workers panicked")?;
     fetchers.shut_down().await;
+    if let Some(metrics) = metrics {
+        // The endpoint stopped with the shutdown token; an error there is only logged.
+        if let Ok(Err(error)) = metrics.await {
+            tracing::warn!(%error, "the metrics endpoint failed");
+        }
+    }
     tracing::info!("scraper stopped");
     Ok(())
+}
+
+/// Installs the metrics recorder and serves `GET /metrics` on `addr` until `shutdown`. An
+/// address that cannot be bound is logged and the scraper runs on without the endpoint: checks
+/// matter more than their metrics (and two scrapers on one machine would otherwise stop each
+/// other).
+async fn serve_metrics(
+    addr: Option<std::net::SocketAddr>,
+    shutdown: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<std::io::Result<()>>> {
+    pricetrack_metrics::install();
+    let addr = addr?;
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            let stop = shutdown.clone();
+            Some(tokio::spawn(pricetrack_metrics::serve(listener, async move { stop.cancelled().await })))
+        }
+        Err(error) => {
+            tracing::error!(%addr, %error, "cannot listen for metrics (PRICETRACK_METRICS_ADDR); running without GET /metrics");
+            None
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The rescheduler against moto_server: `--once` queues every due job exactly once and prints its
 //! report; as a Lambda function (behind a stand-in for the Lambda runtime API) it answers each
-//! invocation with its report, and stops claiming when the invocation's deadline is near.
+//! invocation with its report, stops claiming when the invocation's deadline is near, and writes
+//! its metrics as one CloudWatch Embedded Metric Format line per invocation.
 
 mod common;
 
@@ -125,12 +126,10 @@ fn deadline_in(after: Duration) -> u64 {
         .expect("positive")
 }
 
-#[tokio::test]
-async fn as_a_lambda_function_each_invocation_gets_its_report_within_the_deadline() {
-    let (sdk, resources) = common::fresh_resources("lambda").await;
-    let due = store_jobs(&sdk, &resources, 3, 1).await;
-
-    let (responses, mut received) = mpsc::unbounded_channel();
+/// Starts the stand-in for the Lambda runtime API and the function against it; returns them and
+/// the channel of the function's responses.
+async fn start_lambda(resources: &Resources) -> (FakeLambda, Service, mpsc::UnboundedReceiver<(String, Value)>) {
+    let (responses, received) = mpsc::unbounded_channel();
     let lambda = FakeLambda { invocations: Arc::default(), responses };
     let router = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -141,7 +140,7 @@ async fn as_a_lambda_function_each_invocation_gets_its_report_within_the_deadlin
     let runtime_api = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move { axum::serve(listener, router).await.expect("fake runtime API") });
 
-    let mut env = aws_env(&resources);
+    let mut env = aws_env(resources);
     for (k, v) in [
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.as_str()),
         ("AWS_LAMBDA_FUNCTION_NAME", "rescheduler"),
@@ -150,7 +149,15 @@ async fn as_a_lambda_function_each_invocation_gets_its_report_within_the_deadlin
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }
-    let mut function = Service::start("rescheduler-lambda", RESCHEDULER, &[], &env);
+    let function = Service::start("rescheduler-lambda", RESCHEDULER, &[], &env);
+    (lambda, function, received)
+}
+
+#[tokio::test]
+async fn as_a_lambda_function_each_invocation_gets_its_report_within_the_deadline() {
+    let (sdk, resources) = common::fresh_resources("lambda").await;
+    let due = store_jobs(&sdk, &resources, 3, 1).await;
+    let (lambda, mut function, mut received) = start_lambda(&resources).await;
 
     // A scheduled event with 30 s to go: the due jobs are queued.
     lambda.invocations.lock().expect("lock").push(("invocation-1".into(), deadline_in(Duration::from_secs(30))));
@@ -179,4 +186,68 @@ async fn as_a_lambda_function_each_invocation_gets_its_report_within_the_deadlin
     let (_, report) = wait_for("the third response", Duration::from_secs(30), async || received.try_recv().ok()).await;
     assert_eq!(report["claimed"], 2);
     assert_eq!(queued_job_ids(&sdk, &resources.queue_url).await.into_iter().collect::<BTreeSet<_>>(), late);
+}
+
+/// The EMF records (CloudWatch Embedded Metric Format) in a log: the JSON lines with `_aws`.
+fn emf_records(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter(|line| line.starts_with('{'))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record.get("_aws").is_some())
+        .collect()
+}
+
+#[tokio::test]
+async fn as_a_lambda_function_each_run_writes_its_metrics_as_one_emf_line() {
+    let (sdk, resources) = common::fresh_resources("emf").await;
+    store_jobs(&sdk, &resources, 4, 2).await;
+    let (lambda, mut function, mut received) = start_lambda(&resources).await;
+
+    lambda.invocations.lock().expect("lock").push(("invocation-1".into(), deadline_in(Duration::from_secs(30))));
+    let (_, report) = wait_for("the response", Duration::from_secs(30), async || {
+        function.assert_running();
+        received.try_recv().ok()
+    })
+    .await;
+    assert_eq!(report["claimed"], 4);
+    let records = wait_for("the EMF line", Duration::from_secs(10), async || {
+        let records = emf_records(&function.log());
+        (!records.is_empty()).then_some(records)
+    })
+    .await;
+    assert_eq!(records.len(), 1, "one record per invocation: {records:?}");
+    let record = &records[0];
+
+    // The shape CloudWatch requires: a millisecond timestamp, one directive naming the namespace,
+    // dimensions that are top-level strings, and metrics that are top-level numbers.
+    let timestamp = record["_aws"]["Timestamp"].as_i64().expect("Timestamp in ms");
+    assert!((Utc::now().timestamp_millis() - timestamp).abs() < 60_000, "a current timestamp: {timestamp}");
+    let directives = record["_aws"]["CloudWatchMetrics"].as_array().expect("CloudWatchMetrics");
+    assert_eq!(directives.len(), 1);
+    assert_eq!(directives[0]["Namespace"], pricetrack_services::EMF_NAMESPACE);
+    for set in directives[0]["Dimensions"].as_array().expect("Dimensions") {
+        for dimension in set.as_array().expect("a dimension set") {
+            let name = dimension.as_str().expect("a dimension name");
+            assert!(record[name].is_string(), "dimension {name} is a top-level string: {record}");
+        }
+    }
+    assert_eq!(record["FunctionName"], "rescheduler");
+    let names: BTreeSet<&str> = directives[0]["Metrics"]
+        .as_array()
+        .expect("Metrics")
+        .iter()
+        .map(|m| {
+            let name = m["Name"].as_str().expect("Name");
+            assert!(record[name].is_number(), "metric {name} is a top-level number: {record}");
+            assert!(["Count", "Milliseconds"].contains(&m["Unit"].as_str().expect("Unit")));
+            name
+        })
+        .collect();
+    assert_eq!(names.len(), pricetrack_services::RunMetrics::METRICS.len());
+
+    // The values are the run's: 4 claimed and sent, none failed, the due index read.
+    assert_eq!((record["Claimed"].as_u64(), record["Sent"].as_u64()), (Some(4), Some(4)), "{record}");
+    assert_eq!((record["SendFailed"].as_u64(), record["RunErrors"].as_u64()), (Some(0), Some(0)), "{record}");
+    let items_read = record["ItemsRead"].as_u64().expect("ItemsRead");
+    assert!((4..=8).contains(&items_read), "about one item read per due job: {record}");
 }

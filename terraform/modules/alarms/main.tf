@@ -68,6 +68,26 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   tags                = var.tags
 }
 
+# From the rescheduler's own metrics (one CloudWatch Embedded Metric Format line per run, namespace
+# "pricetrack"): runs that keep stopping early leave due jobs for later and later runs, a freshness
+# backlog that no error shows.
+resource "aws_cloudwatch_metric_alarm" "rescheduler_stopped_early" {
+  alarm_name          = "${var.name}-rescheduler-stopped-early"
+  alarm_description   = "Rescheduler runs keep running out of time before every due job is queued."
+  namespace           = "pricetrack"
+  metric_name         = "StoppedEarly"
+  dimensions          = { FunctionName = var.lambda_function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 3
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "db_cpu" {
   alarm_name          = "${var.name}-db-cpu"
   alarm_description   = "The database's CPU has been high for 15 minutes."
