@@ -29,50 +29,64 @@ pub const PREVIEWS_PER_WINDOW: u32 = 20;
 /// The window of [`PREVIEWS_PER_WINDOW`].
 pub const PREVIEW_WINDOW: Duration = Duration::from_secs(60);
 
-/// One price found on the page.
+pub use pricetrack_domain::preview::{PagePreview, PagePreviewer, PreviewCandidate, PreviewFailed};
+
+/// One price found on the page, as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PreviewCandidate {
+#[schema(as = PreviewCandidate)]
+pub(crate) struct PreviewCandidateView {
     /// The amount, a decimal string.
-    pub price: String,
+    price: String,
     /// Its currency (ISO 4217), when known.
-    pub currency: Option<String>,
+    currency: Option<String>,
     /// Where it was found (`json-ld`, `microdata`, `meta`, `visible`, `shop-rule`).
-    pub source: String,
-    /// A CSS selector that finds it again, for the job's `price_selector`; `None` when no
+    source: String,
+    /// A CSS selector that finds it again, for the job's `price_selector`; `null` when no
     /// element shows it.
-    pub selector: Option<String>,
+    selector: Option<String>,
     /// The text around it.
-    pub context: String,
+    context: String,
     /// Why extraction would not take it (an old price…), when it would not.
-    pub excluded: Option<String>,
+    excluded: Option<String>,
 }
 
-/// What a check would read on a page.
+/// What a check would read on a page, as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PagePreview {
+#[schema(as = PagePreview)]
+pub(crate) struct PagePreviewView {
     /// The product's name, when the page gives one.
-    pub title: Option<String>,
+    title: Option<String>,
     /// The price a check would record, a decimal string.
-    pub price: Option<String>,
+    price: Option<String>,
     /// Its currency.
-    pub currency: Option<String>,
+    currency: Option<String>,
     /// `in_stock`, `out_of_stock`…, when the page says.
-    pub availability: Option<String>,
+    availability: Option<String>,
     /// Every price found, the one a check would take first.
-    pub candidates: Vec<PreviewCandidate>,
+    candidates: Vec<PreviewCandidateView>,
 }
 
-/// Why a page could not be previewed, in words for the user (a check's failure text: never an
-/// internal detail).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct PreviewFailed(pub String);
-
-/// Reads a page as a check would. Supplied by the binary, which owns the fetchers.
-#[async_trait::async_trait]
-pub trait PagePreviewer: Send + Sync {
-    /// Fetches `url` once, with every guard of a check, and lists what it finds.
-    async fn preview(&self, url: &ProductUrl) -> Result<PagePreview, PreviewFailed>;
+impl From<PagePreview> for PagePreviewView {
+    fn from(preview: PagePreview) -> Self {
+        Self {
+            title: preview.title,
+            price: preview.price,
+            currency: preview.currency,
+            availability: preview.availability,
+            candidates: preview
+                .candidates
+                .into_iter()
+                .map(|c| PreviewCandidateView {
+                    price: c.price,
+                    currency: c.currency,
+                    source: c.source,
+                    selector: c.selector,
+                    context: c.context,
+                    excluded: c.excluded,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The previewer and its per-user limit, handed to the handler as an extension.
@@ -109,7 +123,7 @@ fn error(status: StatusCode, code: &str, message: &str, retry_after: Option<Dura
     tag = "jobs",
     request_body(content = crate::openapi::PreviewRequestDoc, content_type = "application/json"),
     responses(
-        (status = 200, description = "What a check would read on the page", body = PagePreview),
+        (status = 200, description = "What a check would read on the page", body = PagePreviewView),
         (status = 400, description = "Invalid input: the field and what is wrong with it", body = crate::openapi::ErrorDoc),
         (status = 401, description = "No valid session", body = crate::openapi::ErrorDoc),
         (status = 403, description = "Refused (see the code)", body = crate::openapi::ErrorDoc),
@@ -148,7 +162,8 @@ pub(crate) async fn preview(
     }
     match previewing.previewer.preview(&url).await {
         Ok(preview) => {
-            Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(preview)).into_response())
+            let view = PagePreviewView::from(preview);
+            Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(view)).into_response())
         }
         Err(PreviewFailed(reason)) => Ok(error(StatusCode::UNPROCESSABLE_ENTITY, "page_not_read", &reason, None)),
     }

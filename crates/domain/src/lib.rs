@@ -20,6 +20,7 @@ pub mod message;
 pub mod money;
 pub mod password;
 pub mod ports;
+pub mod preview;
 pub mod rules;
 pub mod target;
 #[cfg(feature = "testing")]

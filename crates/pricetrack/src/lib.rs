@@ -5,7 +5,6 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
-pub mod preview;
 pub mod serve;
 pub mod tools;
 

@@ -20,7 +20,6 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{ServeConfig, validate_jwt_secret};
-use crate::preview::ReaderPreviewer;
 
 /// How long a check request stays invisible on the queue before another worker may take it;
 /// workers extend it while a check runs.
@@ -116,7 +115,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         notifier: notifier.clone(),
         delivery: Some(DeliveryPorts { channels, log: delivery_log, probe: deliverer.clone() }),
         // The dashboard's page preview reads pages through the checks' own reader.
-        previewer: Some(Arc::new(ReaderPreviewer::new(fetchers.reader()))),
+        previewer: Some(Arc::new(pricetrack_scraper::ReaderPreviewer::new(fetchers.reader()))),
     };
     let app = Application::build(config.listen, api_settings, api_ports)
         .await

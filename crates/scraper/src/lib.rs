@@ -12,6 +12,7 @@
 mod checker;
 mod fetch;
 mod politeness;
+mod preview;
 mod reader;
 mod static_fetcher;
 mod worker;
@@ -19,6 +20,7 @@ mod worker;
 pub use checker::{Checker, CheckerError, Clock, HandleOutcome};
 pub use fetch::{FetchError, FetchedPage, PageFetcher, record_fetch};
 pub use politeness::{PoliteFetcher, PolitenessSettings};
+pub use preview::ReaderPreviewer;
 pub use reader::{PageRead, PageReader, Rendering};
 pub use static_fetcher::{
     FetcherBuildError, GuardError, StaticFetcher, StaticFetcherSettings, check_redirect, check_target,

@@ -20,6 +20,18 @@ pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
 /// After a shutdown signal, how long requests in flight may take before the server stops anyway.
 pub const API_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
+/// The dashboard's page preview: one plain-HTTP read of the page with every guard of a check
+/// (address guard, per-host politeness, limits). The API's image has no browser, so a page that
+/// needs JavaScript previews as a check without the browser would read it; the scraper's own
+/// checks still use the browser.
+fn previewer(allow_private_targets: bool) -> anyhow::Result<Arc<dyn pricetrack_api::preview::PagePreviewer>> {
+    use pricetrack_scraper::{PageReader, PoliteFetcher, PolitenessSettings, ReaderPreviewer, StaticFetcher};
+    let settings = pricetrack_scraper::StaticFetcherSettings { allow_private_targets, ..Default::default() };
+    let fetcher = StaticFetcher::new(settings).context("building the preview's HTTP client")?;
+    let polite = PoliteFetcher::new(Arc::new(fetcher), PolitenessSettings::default());
+    Ok(Arc::new(ReaderPreviewer::new(PageReader::new(Arc::new(polite)))))
+}
+
 async fn open_database(url: &SecretString) -> anyhow::Result<PgPool> {
     let pool = pricetrack_postgres::connect(url, DATABASE_MAX_CONNECTIONS)
         .await
@@ -90,7 +102,15 @@ pub async fn run_api(config: ApiConfig, shutdown: impl Future<Output = ()> + Sen
     let app = Application::build_with_dependencies(
         config.listen,
         settings,
-        ApiPorts { users, sessions, jobs, queue, notifier, delivery, previewer: None },
+        ApiPorts {
+            users,
+            sessions,
+            jobs,
+            queue,
+            notifier,
+            delivery,
+            previewer: Some(previewer(config.allow_private_targets)?),
+        },
         dependencies,
     )
     .await

@@ -119,6 +119,13 @@ async fn sign_up_to_one_alert_and_a_killed_scraper_loses_nothing() {
     let r = client.post(format!("{api_url}/signin")).json(&credentials).send().await.expect("signin");
     assert_eq!(r.status(), 200);
 
+    // The dashboard's preview: what a check would read on the page, before saving.
+    let r = client.post(format!("{api_url}/preview")).json(&json!({"url": product})).send().await.expect("preview");
+    assert_eq!(r.status(), 200);
+    let preview: Value = r.json().await.expect("preview json");
+    assert_eq!(preview["price"], "100.00", "{preview}");
+    assert!(!preview["candidates"].as_array().expect("candidates").is_empty(), "{preview}");
+
     // A job at 80 EUR while the page says 100: checked at once, active, no alert.
     let r = client
         .post(format!("{api_url}/jobs"))

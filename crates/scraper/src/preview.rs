@@ -1,13 +1,14 @@
-//! The API's page preview (`POST /api/v1/preview`) over the checks' own reader: the page is
-//! fetched once exactly as a check fetches it (address guard, politeness, User-Agent, limits,
-//! browser fallback), then every candidate price is listed.
+//! The page preview (`POST /api/v1/preview`) over the checks' own reader: the page is fetched
+//! once exactly as a check fetches it (address guard, politeness, User-Agent, limits, and the
+//! browser fallback when the reader has one), then every candidate price is listed.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pricetrack_api::preview::{PagePreview, PagePreviewer, PreviewCandidate, PreviewFailed};
+use pricetrack_domain::preview::{PagePreview, PagePreviewer, PreviewCandidate, PreviewFailed};
 use pricetrack_domain::{CheckOutcome, ProductUrl};
-use pricetrack_scraper::PageReader;
+
+use crate::PageReader;
 
 /// Previews pages through a [`PageReader`].
 pub struct ReaderPreviewer {
