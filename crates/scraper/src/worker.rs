@@ -78,13 +78,33 @@ impl WorkerPool {
     pub async fn run(self, shutdown: CancellationToken) {
         let workers = self.settings.workers.max(1);
         let slots = Arc::new(Semaphore::new(workers));
-        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
         let mut backoff = Backoff::default();
         let mut queue_outage = Outage::new("check queue");
+        // The job store (or the fleet's host gate) failing makes every check fail: while it does,
+        // receiving more messages only churns them, so receives pause with a capped, jittered
+        // back-off, and one receive at a time probes for the recovery.
+        let mut store_backoff = Backoff::default();
+        let mut store_outage = Outage::new("job store");
         tracing::info!(workers, "worker pool started");
 
         loop {
-            reap(&mut tasks);
+            match reap(&mut tasks) {
+                Reaped::DependencyFailed(error) => {
+                    store_outage.failed(&error);
+                    let delay = store_backoff.next_delay();
+                    tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+                Reaped::Handled => {
+                    store_backoff.reset();
+                    store_outage.succeeded();
+                }
+                Reaped::Nothing => {}
+            }
             let first = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -95,7 +115,9 @@ impl WorkerPool {
                 },
             };
             let mut permits = vec![first];
-            while permits.len() < MAX_RECEIVE_BATCH {
+            // During a store outage one message at a time tests whether it is over.
+            let batch = if store_outage.is_down() { 1 } else { MAX_RECEIVE_BATCH };
+            while permits.len() < batch {
                 match Arc::clone(&slots).try_acquire_owned() {
                     Ok(permit) => permits.push(permit),
                     Err(_) => break,
@@ -148,7 +170,7 @@ impl WorkerPool {
         tracing::info!(in_flight, "worker pool stopping: no more receives");
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
             while let Some(result) = tasks.join_next().await {
-                log_task_end(result);
+                let _ = task_end(result);
             }
         })
         .await;
@@ -174,6 +196,14 @@ pub async fn run_workers(
     WorkerPool::new(queue, checker, settings).run(shutdown).await;
 }
 
+/// How handling one delivery ended, as far as the pool cares.
+enum TaskEnd {
+    /// Handled (or dropped) without a dependency failing.
+    Handled,
+    /// The job store or the host gate failed: the error, for the pool's one outage log line.
+    DependencyFailed(String),
+}
+
 /// Handles one delivery; holds a worker slot (`_permit`) until done.
 async fn process(
     queue: Arc<dyn CheckQueue>,
@@ -181,7 +211,7 @@ async fn process(
     delivery: Delivery,
     settings: WorkerSettings,
     _permit: OwnedSemaphorePermit,
-) {
+) -> TaskEnd {
     let request = match CheckRequest::from_json(&delivery.body) {
         Ok(request) => request,
         Err(e) => {
@@ -193,7 +223,7 @@ async fn process(
                 body_bytes = delivery.body.len(),
                 "malformed check request; not acknowledged, it will end in the dead-letter queue"
             );
-            return;
+            return TaskEnd::Handled;
         }
     };
     let job_id = request.job_id;
@@ -246,12 +276,28 @@ async fn process(
             }
         }
         Ok(Err(e)) => {
-            tracing::error!(%job_id, error = %e, source = ?std::error::Error::source(&e), "check request failed; it will be delivered again");
+            // Logged once per outage by the pool; per message only at debug.
+            let error = error_chain(&e);
+            tracing::debug!(%job_id, error = %error, "check request failed; it will be delivered again");
+            return TaskEnd::DependencyFailed(error);
         }
         Err(_) => {
             tracing::error!(%job_id, timeout_s = handle_timeout.as_secs(), "check request took too long; abandoned, it will be delivered again");
         }
     }
+    TaskEnd::Handled
+}
+
+/// An error and its causes on one line.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// Keeps a message invisible while it is handled: extends its visibility every third of it.
@@ -292,16 +338,36 @@ fn count_request(result: &'static str) {
     metrics::counter!(names::CHECK_REQUESTS, "result" => result).increment(1);
 }
 
-fn reap(tasks: &mut JoinSet<()>) {
-    while let Some(result) = tasks.try_join_next() {
-        log_task_end(result);
-    }
+/// What the tasks that ended since the last look say about the job store.
+enum Reaped {
+    /// No task ended.
+    Nothing,
+    /// Tasks ended and none failed on a dependency.
+    Handled,
+    /// At least one failed on a dependency (the last such error).
+    DependencyFailed(String),
 }
 
-fn log_task_end(result: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = result
-        && e.is_panic()
-    {
-        tracing::error!("a check worker panicked; its message will be delivered again");
+fn reap(tasks: &mut JoinSet<TaskEnd>) -> Reaped {
+    let mut reaped = Reaped::Nothing;
+    while let Some(result) = tasks.try_join_next() {
+        match task_end(result) {
+            Some(TaskEnd::DependencyFailed(error)) => reaped = Reaped::DependencyFailed(error),
+            Some(TaskEnd::Handled) if matches!(reaped, Reaped::Nothing) => reaped = Reaped::Handled,
+            _ => {}
+        }
+    }
+    reaped
+}
+
+fn task_end(result: Result<TaskEnd, tokio::task::JoinError>) -> Option<TaskEnd> {
+    match result {
+        Ok(end) => Some(end),
+        Err(e) => {
+            if e.is_panic() {
+                tracing::error!("a check worker panicked; its message will be delivered again");
+            }
+            None
+        }
     }
 }

@@ -9,7 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pricetrack_domain::CheckRequest;
 use pricetrack_domain::JobKey;
-use pricetrack_domain::ports::{CheckQueue, Delivery, QueueError};
+use pricetrack_domain::ports::{
+    CheckQueue, ClaimedJob, Delivery, IdempotentCreate, JobStore, ListOrder, Page, PageRequest, QueueError, StoreError,
+    WriteOutcome,
+};
+use pricetrack_domain::{AlertId, HistoryQuery, Job, Observation, PricePoint, Timestamp, UserId};
 use pricetrack_embedded::QueueSettings;
 use pricetrack_scraper::{WorkerSettings, run_workers};
 use support::{Env, RecordingNotifier, Shop, checker, eventually};
@@ -294,4 +298,135 @@ async fn receive_errors_back_off_and_the_pool_keeps_going() {
     assert!(eventually(Duration::from_secs(10), || async { checked_jobs(&env, &keys).await == 1 }).await);
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), pool).await.expect("prompt shutdown").expect("pool ends");
+}
+
+/// A job store whose reads fail while `down` is set (as DynamoDB does during an outage), and
+/// that counts the reads.
+struct FlakyJobStore {
+    inner: Arc<dyn JobStore>,
+    down: AtomicBool,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl JobStore for FlakyJobStore {
+    async fn create(&self, job: &Job) -> Result<(), StoreError> {
+        self.inner.create(job).await
+    }
+
+    async fn get(&self, key: JobKey) -> Result<Option<Job>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("the job store is down".into()));
+        }
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, user_id: UserId, page: &PageRequest) -> Result<Page<Job>, StoreError> {
+        self.inner.list(user_id, page).await
+    }
+
+    async fn delete(&self, key: JobKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+
+    async fn delete_all(&self, user_id: UserId) -> Result<u64, StoreError> {
+        self.inner.delete_all(user_id).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.inner.claim_due(now, lease_until, limit).await
+    }
+
+    async fn record_check(
+        &self,
+        job: &Job,
+        expected_version: u64,
+        observation: Option<&Observation>,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.inner.record_check(job, expected_version, observation).await
+    }
+
+    async fn clear_pending_alert(&self, key: JobKey, alert_id: AlertId) -> Result<WriteOutcome, StoreError> {
+        self.inner.clear_pending_alert(key, alert_id).await
+    }
+
+    async fn history(&self, key: JobKey, query: &HistoryQuery) -> Result<Page<PricePoint>, StoreError> {
+        self.inner.history(key, query).await
+    }
+
+    async fn create_idempotent(
+        &self,
+        job: &Job,
+        idempotency_key: &str,
+        response: &str,
+        now: Timestamp,
+    ) -> Result<IdempotentCreate, StoreError> {
+        self.inner.create_idempotent(job, idempotency_key, response, now).await
+    }
+
+    async fn list_ordered(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+        order: ListOrder,
+    ) -> Result<Page<Job>, StoreError> {
+        self.inner.list_ordered(user_id, page, order).await
+    }
+
+    async fn update(&self, job: &Job, expected_version: u64) -> Result<WriteOutcome, StoreError> {
+        self.inner.update(job, expected_version).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_store_outage_pauses_receiving_and_loses_nothing() {
+    let env = Env::new().await;
+    let shop = Shop::start().await;
+    shop.set_price(Some("90"));
+    let keys = create_jobs(&env, &shop, 6).await;
+    // A short visibility: without a pause, every failed message would be back and failing again
+    // five times a second.
+    let visibility = Duration::from_millis(200);
+    let sqlite = sqlite_queue(&env, visibility, 1_000);
+    enqueue_due(&env, sqlite.as_ref()).await;
+    let queue = Arc::new(WatchedQueue::new(sqlite, 3));
+    let store = Arc::new(FlakyJobStore {
+        inner: Arc::clone(&env.jobs),
+        down: AtomicBool::new(true),
+        reads: AtomicUsize::new(0),
+    });
+    let notifier = Arc::new(RecordingNotifier::default());
+    let checker = pricetrack_scraper::Checker::new(
+        Arc::clone(&store) as Arc<dyn JobStore>,
+        Arc::clone(&notifier) as Arc<dyn pricetrack_domain::ports::Notifier>,
+        support::local_fetcher(),
+        pricetrack_domain::SchedulePolicy::default(),
+    );
+    let shutdown = CancellationToken::new();
+    let pool = tokio::spawn(run_workers(queue.clone(), Arc::new(checker), settings(3, visibility), shutdown.clone()));
+
+    // 3 s of outage: churning would read the store about 90 times (6 messages every 200 ms);
+    // pausing with a doubling back-off and one probe message at a time reads it a dozen times.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reads = store.reads.load(Ordering::SeqCst);
+    assert!((1..=20).contains(&reads), "{reads} store reads during the outage");
+    assert_eq!(checked_jobs(&env, &keys).await, 0);
+    assert!(!pool.is_finished(), "an outage never stops the pool");
+
+    // The store is back: every message is checked (none was lost), at full batch size again.
+    store.down.store(false, Ordering::SeqCst);
+    assert!(eventually(Duration::from_secs(20), || async { checked_jobs(&env, &keys).await == 6 }).await);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), pool).await.expect("prompt shutdown").expect("pool ends");
+    assert_eq!(shop.hits(), 6, "each job fetched once: none was checked during the outage");
 }
