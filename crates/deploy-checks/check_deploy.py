@@ -394,6 +394,13 @@ def consistency_scraper(rendered: dict[str, list[dict]], facts: dict) -> None:
         tf_lease = tf_variables(ROOT / "terraform/modules/pricetrack")["lease_secs"].get("default")
         if tf_lease != lease:
             problems.append(f"PRICETRACK_LEASE_SECS {lease} in the pods != the Lambda's lease_secs default {tf_lease}")
+        # The rescheduler spreads one host's checks at the scrapers' own per-host pace.
+        tf_res = tf_variables(ROOT / "terraform/modules/rescheduler")
+        for var, tf_name, default in (("PRICETRACK_HOST_CONCURRENCY", "host_concurrency", "2"), ("PRICETRACK_HOST_MIN_DELAY", "host_min_delay", "1s")):
+            pods = str(values.get(var, default))
+            lam = str(tf_res[tf_name].get("default"))
+            if pods != lam:
+                problems.append(f"{var} {pods} in the scraper != the Lambda's {tf_name} default {lam}")
         for so in by_kind(objs, "ScaledObject"):
             t = so["spec"]["triggers"][0]
             if t["type"] != "aws-sqs-queue":

@@ -2,7 +2,9 @@
 //! (`ok`, `slow`, `down`), `GET /readyz` answers from it at once, and a gate in front of the
 //! routes fails requests that need a dependency known to be down with `503 unavailable` and
 //! `Retry-After` at once, instead of letting each one wait out a timeout. It also sheds load: at
-//! most [`MAX_IN_FLIGHT`] requests are served at once, the rest are answered `503` at once.
+//! most [`MAX_IN_FLIGHT`] requests are served at once; one more waits up to [`SHED_AFTER`] for
+//! a place (a spike of connections is served a little later, not refused) and is answered `503`
+//! after that (a backlog that is not draining, as during an outage, stays bounded).
 //!
 //! The prober is the circuit breaker's half-open probe: while a dependency is down only the
 //! prober touches it (one cheap call every [`PROBE_PERIOD`]), and the first probe that succeeds
@@ -35,8 +37,14 @@ pub const SLOW_PROBE: Duration = Duration::from_millis(300);
 /// other time it answers from the cache at once. The readiness probe's timeout in the manifests
 /// must be at least this (the deployment checks read it from `deploy-facts`).
 pub const READYZ_FIRST_PROBE_WAIT: Duration = PROBE_TIMEOUT.saturating_add(Duration::from_millis(100));
-/// Requests served at once; further ones are shed with `503` (probes are never shed).
+/// Requests served at once; further ones wait up to [`SHED_AFTER`], then are shed with `503`
+/// (probes are never shed).
 pub const MAX_IN_FLIGHT: usize = 1024;
+/// Longest a request waits for one of the [`MAX_IN_FLIGHT`] places before it is shed. Healthy,
+/// the server drains about 10,000 requests a second, so a spike of 2,000 connections waits tens
+/// of milliseconds; while a dependency hangs, places free up only every 2 s and the backlog is
+/// answered `503` instead of piling up.
+pub const SHED_AFTER: Duration = Duration::from_millis(500);
 /// Longest a request that needs a dependency may take before it is answered `503`.
 pub const DEPENDENCY_DEADLINE: Duration = Duration::from_secs(2);
 /// The `Retry-After` of a `503 unavailable`, in seconds.
@@ -260,7 +268,7 @@ pub(crate) async fn gate(State(health): State<Arc<Health>>, request: Request, ne
         return next.run(request).await;
     }
     let needs = needs(path);
-    let Ok(_permit) = Arc::clone(&health.in_flight).try_acquire_owned() else {
+    let Ok(Ok(_permit)) = tokio::time::timeout(SHED_AFTER, Arc::clone(&health.in_flight).acquire_owned()).await else {
         return ApiError::Unavailable(Some(Box::new(Message("shed: too many requests in flight")))).into_response();
     };
     if let Some(name) = needs.iter().find_map(|backs| health.state_of(*backs)) {
@@ -333,6 +341,33 @@ pub(crate) async fn readyz(axum::Extension(health): axum::Extension<Arc<Health>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn through_gate(health: &Arc<Health>) -> axum::http::StatusCode {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route("/api/v1/validate", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(Arc::clone(health), gate));
+        let request = axum::http::Request::get("/api/v1/validate").body(axum::body::Body::empty()).expect("request");
+        app.oneshot(request).await.expect("infallible").status()
+    }
+
+    #[tokio::test]
+    async fn a_full_server_queues_briefly_then_sheds() {
+        let health = Health::start(Vec::new());
+        let all = Arc::clone(&health.in_flight).acquire_many_owned(MAX_IN_FLIGHT as u32).await.expect("permits");
+        // No place frees up: shed after SHED_AFTER, not at once and not never.
+        let started = tokio::time::Instant::now();
+        assert_eq!(through_gate(&health).await, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(started.elapsed() >= SHED_AFTER);
+        // A place frees up within the wait: served.
+        let waiting = tokio::spawn({
+            let health = Arc::clone(&health);
+            async move { through_gate(&health).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(all);
+        assert_eq!(waiting.await.expect("task"), axum::http::StatusCode::OK);
+    }
 
     #[test]
     fn routes_need_what_they_touch() {

@@ -123,6 +123,13 @@ pub(crate) fn job_item(job: &Job) -> Result<Item, serde_json::Error> {
     Ok(item)
 }
 
+/// The shop host of a job item's URL, when it has a readable one (for spreading a host's
+/// checks; never an error: a claim goes on without it).
+pub(crate) fn job_host(item: &Item) -> Option<String> {
+    let url = get_s(item, attr::URL).ok()?;
+    ProductUrl::parse(url).ok().map(|url| url.host().to_owned())
+}
+
 fn get_s<'a>(item: &'a Item, attribute: &'static str) -> Result<&'a str, CorruptItem> {
     match item.get(attribute) {
         Some(AttributeValue::S(value)) => Ok(value),

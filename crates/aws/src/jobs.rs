@@ -248,14 +248,16 @@ impl DynamoJobStore {
             .expression_attribute_values(":lease", item::millis(lease_until))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":seen", AttributeValue::N(seen.to_owned()))
-            .return_values(ReturnValue::UpdatedNew)
+            // The whole item back (no extra read capacity on an update): its URL names the host.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
             Ok(out) => {
                 let attributes = out.attributes.unwrap_or_default();
                 let version = item::version(&attributes).map_err(backend)?;
-                Ok(Some(ClaimedJob { key: JobKey { user_id, job_id }, version }))
+                let host = item::job_host(&attributes);
+                Ok(Some(ClaimedJob { key: JobKey { user_id, job_id }, version, host }))
             }
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
             Err(e) => Err(backend(e)),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, QueueError};
+use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, MAX_SEND_DELAY, QueueError};
 
 fn backend(e: impl Into<BackendError>) -> QueueError {
     QueueError::Backend(e.into())
@@ -90,6 +90,12 @@ fn whole_seconds(duration: Duration, max: u64) -> i32 {
 #[async_trait]
 impl CheckQueue for SqsCheckQueue {
     async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
+        let messages: Vec<(String, Duration)> = bodies.iter().map(|body| (body.clone(), Duration::ZERO)).collect();
+        self.send_batch_delayed(&messages).await
+    }
+
+    async fn send_batch_delayed(&self, messages: &[(String, Duration)]) -> Result<Vec<usize>, QueueError> {
+        let bodies = messages;
         let mut failed = Vec::new();
         let mut last_error = None;
         let mut sent_any = false;
@@ -98,8 +104,15 @@ impl CheckQueue for SqsCheckQueue {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, body)| {
-                    SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body.clone()).build()
+                .map(|(i, (body, delay))| {
+                    let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body.clone());
+                    // SQS delays in whole seconds, up to 15 minutes.
+                    let entry = if delay.is_zero() {
+                        entry
+                    } else {
+                        entry.delay_seconds(whole_seconds(*delay, MAX_SEND_DELAY.as_secs()))
+                    };
+                    entry.build()
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;

@@ -144,6 +144,13 @@ pub struct SchedulePolicy {
     /// Largest share of the interval added or removed at random, so jobs created together do
     /// not hit a shop together. In thousandths (100 = ±10%).
     pub jitter_permille: u32,
+    /// How far apart the rescheduler puts the check requests of one shop host that fall due in
+    /// the same run (each one this much later than the one before, up to the queue's longest
+    /// delay), so a host's due jobs reach the scrapers spread over time instead of at once. The
+    /// scrapers' per-host spacing still holds; this keeps them from deferring a burst. Zero (the
+    /// default) sends them all at once, as the single-process mode does: its one politeness
+    /// limiter paces a host without putting anything back.
+    pub host_spread: Duration,
 }
 
 impl Default for SchedulePolicy {
@@ -154,6 +161,7 @@ impl Default for SchedulePolicy {
             lease: Duration::from_secs(300),
             failing_after: 3,
             jitter_permille: 100,
+            host_spread: Duration::ZERO,
         }
     }
 }

@@ -89,12 +89,15 @@ pub struct Page<T> {
 }
 
 /// A job handed out by [`JobStore::claim_due`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
     /// The job.
     pub key: JobKey,
     /// Its version after the claim: put in the check request.
     pub version: u64,
+    /// The shop host of its URL, so that one run can spread a host's checks over time; `None`
+    /// when the adapter does not say.
+    pub host: Option<String>,
 }
 
 /// How a conditional write ended.
@@ -242,6 +245,9 @@ pub struct Delivery {
     pub receive_count: u32,
 }
 
+/// The longest delay a message can be sent with: SQS's limit, 15 minutes.
+pub const MAX_SEND_DELAY: Duration = Duration::from_secs(900);
+
 /// The check queue, with SQS semantics: at-least-once delivery, a visibility timeout that a
 /// receiver can extend, deletion only on acknowledgement, and a dead-letter queue for messages
 /// received too many times.
@@ -259,6 +265,14 @@ pub trait CheckQueue: Send + Sync + 'static {
     /// Sends message bodies. Returns the indices of those that could not be sent (the caller
     /// leaves them to the lease, which makes their jobs due again).
     async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError>;
+
+    /// Sends message bodies, each received no sooner than its delay (at most
+    /// [`MAX_SEND_DELAY`]). Returns the indices not sent, as [`CheckQueue::send_batch`]. The
+    /// default sends at once, for adapters that cannot delay; the real queues override it.
+    async fn send_batch_delayed(&self, messages: &[(String, Duration)]) -> Result<Vec<usize>, QueueError> {
+        let bodies: Vec<String> = messages.iter().map(|(body, _)| body.clone()).collect();
+        self.send_batch(&bodies).await
+    }
 
     /// Receives up to `max` messages, waiting up to `wait` for the first.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;

@@ -345,7 +345,7 @@ pub mod job_store {
         let claimed = claim(store, now, now + ms(300_000), 10).await;
         assert_eq!(claimed.len(), 1, "claim_due must hand out the one due job of a fresh store");
         let read = get(store, job.key()).await.expect("a claimed job must still exist");
-        (read, claimed[0])
+        (read, claimed[0].clone())
     }
 
     /// Every field survives `create` then `get`: decimals (1299.99, 0.0001, 999999999999.9999),
@@ -577,6 +577,11 @@ pub mod job_store {
         for original in [&overdue, &due_now] {
             let claim = claimed.iter().find(|c| c.key == original.key()).expect("each due job is claimed");
             assert!(claim.version > original.version, "claim_due must bump the job's version");
+            assert_eq!(
+                claim.host.as_deref(),
+                Some(original.url.host()),
+                "claim_due must say the job's shop host, so a run can spread a host's checks"
+            );
             let mut got = get(&*store, original.key()).await.expect("a claimed job must still exist");
             assert_eq!(got.version, claim.version, "the stored version must be the one claim_due returned");
             assert_eq!(got.next_check_at, lease, "claim_due must move next_check_at to lease_until");
@@ -1675,6 +1680,32 @@ pub mod check_queue {
         }
     }
 
+    /// A message sent with a delay is not received before it, and is received after it; one sent
+    /// beside it without a delay is received at once.
+    pub async fn delayed_message_is_received_only_after_its_delay<F: CheckQueueFixture>(fixture: &F) {
+        let queue = fixture.queue();
+        let now_body = body("delay-none");
+        let later_body = body("delay-2s");
+        let sent = queue
+            .send_batch_delayed(&[(now_body.clone(), Duration::ZERO), (later_body.clone(), Duration::from_secs(2))])
+            .await
+            .expect("CheckQueue::send_batch_delayed must not fail on a healthy queue");
+        assert!(sent.is_empty(), "CheckQueue::send_batch_delayed must send every message, failed: {sent:?}");
+        let started = Instant::now();
+        let first = receive_body(&*queue, &now_body, Duration::from_secs(5)).await;
+        assert!(first.is_some(), "a message sent without a delay must be received at once");
+        let early: Vec<Delivery> = receive(&*queue, 10, Duration::ZERO).await;
+        if started.elapsed() < Duration::from_millis(1500) {
+            assert!(
+                early.iter().all(|d| d.body != later_body),
+                "a delayed message must not be received before its delay"
+            );
+        }
+        let later = receive_body(&*queue, &later_body, Duration::from_secs(10)).await;
+        assert!(later.is_some(), "a delayed message must be received once its delay has passed");
+        assert!(started.elapsed() >= Duration::from_millis(1500), "received {:?} after sending", started.elapsed());
+    }
+
     /// Sent bodies are received intact, each with `receive_count` 1 and its own receipt.
     pub async fn sent_messages_are_received<F: CheckQueueFixture>(fixture: &F) {
         let queue = fixture.queue();
@@ -2013,6 +2044,7 @@ macro_rules! check_queue_contract_tests {
     ($fixture:expr $(,)?) => {
         $crate::check_queue_contract_tests!(@cases ($fixture)
             sent_messages_are_received,
+            delayed_message_is_received_only_after_its_delay,
             send_batch_of_nothing_is_a_no_op,
             received_message_is_invisible_to_other_receives,
             unacked_message_is_redelivered_after_visibility_timeout,

@@ -411,7 +411,7 @@ impl JobStore for SqliteJobStore {
             "UPDATE jobs SET next_check_at = ?1, version = version + 1 \
              WHERE id IN (SELECT id FROM jobs WHERE next_check_at <= ?2 AND paused = 0 \
              ORDER BY next_check_at LIMIT ?3) \
-             RETURNING user_id, id, version",
+             RETURNING user_id, id, version, url",
         )
         .bind(sql::millis(lease_until))
         .bind(sql::millis(now))
@@ -427,6 +427,7 @@ impl JobStore for SqliteJobStore {
                         job_id: sql::parsed(&col::<String>(row, "id")?, "id")?,
                     },
                     version: sql::unsigned(col(row, "version")?, "version")?,
+                    host: ProductUrl::parse(&col::<String>(row, "url")?).ok().map(|url| url.host().to_owned()),
                 })
             })
             .collect::<Result<Vec<_>, CorruptRow>>()

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, QueueError};
+use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, MAX_SEND_DELAY, QueueError};
 use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -162,18 +162,25 @@ impl SqliteCheckQueue {
 #[async_trait]
 impl CheckQueue for SqliteCheckQueue {
     async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
-        if bodies.is_empty() {
+        let messages: Vec<(String, Duration)> = bodies.iter().map(|body| (body.clone(), Duration::ZERO)).collect();
+        self.send_batch_delayed(&messages).await
+    }
+
+    async fn send_batch_delayed(&self, messages: &[(String, Duration)]) -> Result<Vec<usize>, QueueError> {
+        if messages.is_empty() {
             return Ok(Vec::new());
         }
         let now = sql::now_millis();
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        for body in bodies {
+        for (body, delay) in messages {
+            let delay_ms = i64::try_from((*delay).min(MAX_SEND_DELAY).as_millis()).unwrap_or(i64::MAX);
             sqlx::query(&format!(
                 "INSERT INTO {} (body, visible_at, receive_count, receipt, created_at) \
-                 VALUES (?1, ?2, 0, NULL, ?2)",
+                 VALUES (?1, ?2, 0, NULL, ?3)",
                 self.tables.messages
             ))
             .bind(body)
+            .bind(now.saturating_add(delay_ms))
             .bind(now)
             .execute(&mut *tx)
             .await

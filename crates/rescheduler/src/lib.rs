@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, StoreError};
+use pricetrack_domain::ports::{CheckQueue, ClaimedJob, JobStore, MAX_SEND_DELAY, StoreError};
 use pricetrack_domain::{CheckRequest, SchedulePolicy, Timestamp};
 use pricetrack_metrics::names;
 use pricetrack_runtime::backoff::{Backoff, Outage};
@@ -110,7 +110,7 @@ async fn claim_and_send(
             }
         };
         report.claimed += claimed.len();
-        let queue_down = send_requests(queue, &claimed, &mut report).await;
+        let queue_down = send_requests(queue, &claimed, policy, &mut report).await;
         if queue_down || claimed.len() < limit || report.claimed >= MAX_CLAIMS_PER_RUN {
             break;
         }
@@ -124,28 +124,63 @@ async fn claim_and_send(
     Ok(report)
 }
 
-/// Sends one request per claimed job. Returns true when the queue refused a whole batch.
-async fn send_requests(queue: &dyn CheckQueue, claimed: &[ClaimedJob], report: &mut RunReport) -> bool {
+/// Sends one request per claimed job, a shop host's requests spread [`SchedulePolicy::host_spread`]
+/// apart (the first at once). Returns true when the queue refused a whole batch.
+async fn send_requests(
+    queue: &dyn CheckQueue,
+    claimed: &[ClaimedJob],
+    policy: &SchedulePolicy,
+    report: &mut RunReport,
+) -> bool {
+    let delays = spread_by_host(claimed, policy.host_spread);
     let mut queue_down = false;
-    for chunk in claimed.chunks(SEND_BATCH) {
-        let bodies: Vec<String> = chunk.iter().map(|job| CheckRequest::new(job.key, job.version).to_json()).collect();
-        match queue.send_batch(&bodies).await {
+    for (chunk, chunk_delays) in claimed.chunks(SEND_BATCH).zip(delays.chunks(SEND_BATCH)) {
+        let messages: Vec<(String, Duration)> = chunk
+            .iter()
+            .zip(chunk_delays)
+            .map(|(job, delay)| (CheckRequest::new(job.key, job.version).to_json(), *delay))
+            .collect();
+        let sent = if chunk_delays.iter().all(Duration::is_zero) {
+            let bodies: Vec<String> = messages.into_iter().map(|(body, _)| body).collect();
+            queue.send_batch(&bodies).await
+        } else {
+            queue.send_batch_delayed(&messages).await
+        };
+        match sent {
             Ok(failed) => {
-                let failed = failed.iter().filter(|&&i| i < bodies.len()).count();
+                let failed = failed.iter().filter(|&&i| i < chunk.len()).count();
                 if failed > 0 {
                     tracing::warn!(failed, "some check requests in a batch were not sent");
                 }
                 report.failed += failed;
-                report.sent += bodies.len() - failed;
+                report.sent += chunk.len() - failed;
             }
             Err(e) => {
-                tracing::warn!(error = %e, count = bodies.len(), "sending check requests failed");
-                report.failed += bodies.len();
+                tracing::warn!(error = %e, count = chunk.len(), "sending check requests failed");
+                report.failed += chunk.len();
                 queue_down = true;
             }
         }
     }
     queue_down
+}
+
+/// The delay of each claimed job's request: the n-th job of a host in this run (from 0) waits
+/// n × `spread`, up to the queue's longest delay; jobs whose host is unknown go at once.
+fn spread_by_host(claimed: &[ClaimedJob], spread: Duration) -> Vec<Duration> {
+    let mut seen: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    claimed
+        .iter()
+        .map(|job| match &job.host {
+            Some(host) => {
+                let n = seen.entry(host.as_str()).or_insert(0);
+                let delay = spread.saturating_mul(*n).min(MAX_SEND_DELAY);
+                *n += 1;
+                delay
+            }
+            None => Duration::ZERO,
+        })
+        .collect()
 }
 
 /// Runs [`run_once`] every `tick` until `shutdown` is cancelled (the single-process mode). A

@@ -40,10 +40,15 @@ impl Env {
 
     /// A job first due at `due`.
     async fn job_due_at(&self, due: Timestamp) -> Job {
+        self.job_at_url_due_at("https://shop.example/p/1", due).await
+    }
+
+    /// A job for `url`, first due at `due`.
+    async fn job_at_url_due_at(&self, url: &str, due: Timestamp) -> Job {
         let job = Job::create(
             self.user,
             NewJob {
-                url: ProductUrl::parse("https://shop.example/p/1").expect("url"),
+                url: ProductUrl::parse(url).expect("url"),
                 target_price: TargetPrice::parse("80").expect("target"),
                 currency: None,
                 check_interval: CheckInterval::new(3600, &self.policy).expect("interval"),
@@ -280,4 +285,26 @@ async fn run_every_queues_due_jobs_and_stops_on_shutdown() {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops").expect("task");
     assert_eq!(env.drain().await.len(), 3, "queued once despite several ticks");
+}
+
+#[tokio::test]
+async fn one_hosts_due_checks_are_sent_spread_over_time() {
+    let mut env = Env::new().await;
+    env.policy.host_spread = Duration::from_secs(1);
+    let now = chrono::Utc::now();
+    for n in 0..3 {
+        env.job_at_url_due_at(&format!("https://a.example/p/{n}"), now - secs(5)).await;
+    }
+    for n in 0..2 {
+        env.job_at_url_due_at(&format!("https://b.example/p/{n}"), now - secs(5)).await;
+    }
+    let report = env.run(now, 100).await;
+    assert_eq!((report.claimed, report.sent), (5, 5));
+    // At once: the first of each host; a second later the second of each; then a's third.
+    assert_eq!(env.drain().await.len(), 2, "one check per host at once");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(env.drain().await.len(), 2, "the next of each host a second later");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(env.drain().await.len(), 1, "a's third after two seconds");
+    assert!(env.drain().await.is_empty());
 }

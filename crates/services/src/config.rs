@@ -254,6 +254,9 @@ pub struct ReschedulerConfig {
     pub lease: Duration,
     /// `PRICETRACK_AWS_*` timeouts and attempts (default [`AwsWaits::RESCHEDULER`]).
     pub aws_waits: AwsWaits,
+    /// `PRICETRACK_HOST_MIN_DELAY` / `PRICETRACK_HOST_CONCURRENCY` (the scrapers' values): how
+    /// far apart one host's due checks are sent.
+    pub host_spread: Duration,
 }
 
 impl ReschedulerConfig {
@@ -269,13 +272,14 @@ impl ReschedulerConfig {
             queue_url: env.required(vars::QUEUE_URL)?,
             lease: env.lease()?,
             aws_waits: env.aws_waits(AwsWaits::RESCHEDULER)?,
+            host_spread: env.host_spread()?,
         })
     }
 
     /// The scheduling policy the rescheduler works with: the defaults with this lease (claiming
     /// only reads the lease).
     pub fn schedule(&self) -> SchedulePolicy {
-        SchedulePolicy { lease: self.lease, ..SchedulePolicy::default() }
+        SchedulePolicy { lease: self.lease, host_spread: self.host_spread, ..SchedulePolicy::default() }
     }
 }
 

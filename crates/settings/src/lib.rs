@@ -366,6 +366,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// How far apart the rescheduler sends one shop host's due checks: the scrapers' per-host
+    /// spacing over their per-host concurrency (`PRICETRACK_HOST_MIN_DELAY` /
+    /// `PRICETRACK_HOST_CONCURRENCY`), the pace at which the fleet may check one host anyway.
+    pub fn host_spread(&self) -> Result<Duration, ConfigError> {
+        let concurrency: u32 =
+            self.number_in(vars::HOST_CONCURRENCY, u32::try_from(DEFAULT_HOST_CONCURRENCY).unwrap_or(2), 1..=64)?;
+        let min_delay = self.duration_or(vars::HOST_MIN_DELAY, DEFAULT_HOST_MIN_DELAY)?;
+        if min_delay > Duration::from_secs(3600) {
+            return Err(ConfigError::new(vars::HOST_MIN_DELAY, "must be at most 1h"));
+        }
+        Ok(min_delay / concurrency)
+    }
+
     /// `PRICETRACK_LOG_FORMAT`: `text` (default) or `json`.
     pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
         match self.string(vars::LOG_FORMAT).map(|v| v.to_ascii_lowercase()).as_deref() {

@@ -84,6 +84,10 @@ resource "aws_lambda_function" "this" {
       PRICETRACK_TABLE      = var.table_name
       PRICETRACK_QUEUE_URL  = var.queue_url
       PRICETRACK_LEASE_SECS = tostring(var.lease_secs)
+      # The scrapers' per-host politeness: one host's due checks are sent this far apart
+      # (min delay / concurrency), so they reach the fleet spread over time.
+      PRICETRACK_HOST_CONCURRENCY = tostring(var.host_concurrency)
+      PRICETRACK_HOST_MIN_DELAY   = var.host_min_delay
       # Every AWS call ends well inside the function's timeout (docs/runbook.md).
       PRICETRACK_AWS_CONNECT_TIMEOUT   = "1s"
       PRICETRACK_AWS_ATTEMPT_TIMEOUT   = "3s"

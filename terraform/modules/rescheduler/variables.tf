@@ -39,6 +39,18 @@ variable "lease_secs" {
   default     = 300
 }
 
+variable "host_concurrency" {
+  description = "PRICETRACK_HOST_CONCURRENCY: the scrapers' requests at once per shop host; equal to the scraper's."
+  type        = number
+  default     = 2
+}
+
+variable "host_min_delay" {
+  description = "PRICETRACK_HOST_MIN_DELAY: the scrapers' spacing of request starts per shop host; equal to the scraper's."
+  type        = string
+  default     = "1s"
+}
+
 variable "schedule_expression" {
   description = "EventBridge schedule of the runs."
   type        = string
