@@ -71,6 +71,31 @@ async fn readiness(client: &reqwest::Client, base: &str) -> (StatusCode, Value) 
     (status, dependencies)
 }
 
+/// GET `url` answered 200 per second over `window`, by 8 clients at once (sharing the session).
+async fn jobs_per_second(client: &reqwest::Client, url: &str, window: Duration) -> f64 {
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let deadline = Instant::now() + window;
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, served) = (client.clone(), url.to_owned(), Arc::clone(&served));
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let answer = tokio::time::timeout(window, client.get(&url).send()).await;
+                    if matches!(answer, Ok(Ok(ref r)) if r.status() == StatusCode::OK) {
+                        served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in clients {
+        let _ = task.await;
+    }
+    #[allow(clippy::cast_precision_loss, clippy::float_arithmetic, reason = "a rate for a test's measurement")]
+    let rate = served.load(std::sync::atomic::Ordering::Relaxed) as f64 / window.as_secs_f64();
+    rate
+}
+
 fn count(log: &str, needle: &str) -> usize {
     log.lines().filter(|line| line.contains(needle)).count()
 }
@@ -150,6 +175,11 @@ async fn aws_hanging_then_refusing_gets_fast_503s_and_everything_recovers() {
     })
     .await;
 
+    // GET /jobs throughput before the outage, to compare the recovery with.
+    let jobs_list = format!("{api_url}/jobs");
+    let baseline = jobs_per_second(&client, &jobs_list, Duration::from_secs(2)).await;
+    assert!(baseline > 0.0, "GET /jobs is served before the outage");
+
     // AWS stops answering. The price falls meanwhile: the alert is decided once AWS is back.
     let outage_started = Instant::now();
     proxy.set(Fault::Hang);
@@ -206,6 +236,21 @@ async fn aws_hanging_then_refusing_gets_fast_503s_and_everything_recovers() {
     })
     .await;
     let recovered_after = recovery_started.elapsed();
+    // Back at full throughput within 10 s of AWS coming back: one-second windows until one
+    // serves at least 80% of the rate before the outage (the backlog of a frozen API, the
+    // prober's state and the SDK's connections all recover by themselves).
+    let mut windows = Vec::new();
+    let full_after = loop {
+        let rate = jobs_per_second(&client, &jobs_list, Duration::from_secs(1)).await;
+        windows.push(rate.round());
+        if rate >= 0.8 * baseline {
+            break recovery_started.elapsed();
+        }
+        assert!(
+            recovery_started.elapsed() < Duration::from_secs(10),
+            "GET /jobs not back at full throughput 10 s after AWS came back: {baseline:.0}/s before, windows after {windows:?}"
+        );
+    };
     wait_for("/readyz to be ready again", Duration::from_secs(5), async || {
         (readiness(&client, &base).await.0 == StatusCode::OK).then_some(())
     })
@@ -240,7 +285,7 @@ async fn aws_hanging_then_refusing_gets_fast_503s_and_everything_recovers() {
     assert!(count(&rescheduler_log, "dependency is back") >= 1, "rescheduler:\n{rescheduler_log}");
 
     eprintln!(
-        "MEASURED aws outage: first 503 after {first_503:?} (slowest answer {slowest:?}); GET /jobs served again {recovered_after:?} after AWS came back"
+        "MEASURED aws outage: first 503 after {first_503:?} (slowest answer {slowest:?}); GET /jobs served again {recovered_after:?} after AWS came back, at full throughput ({baseline:.0}/s before; windows after {windows:?}) after {full_after:?}"
     );
     for service in [&mut api, &mut scraper, &mut rescheduler] {
         assert!(service.terminate(Duration::from_secs(20)).success(), "{} stops cleanly", service.name);
