@@ -326,10 +326,14 @@ impl DynamoJobStore {
     }
 
     async fn delete_observations(&self, user_id: UserId, job_id: JobId) -> Result<(), StoreError> {
+        self.delete_found(|| self.observations_query(user_id, job_id)).await
+    }
+
+    /// Deletes every item `query` finds, page by page (reading keys only).
+    async fn delete_found(&self, query: impl Fn() -> QueryFluentBuilder) -> Result<(), StoreError> {
         let mut start = None;
         loop {
-            let out = self
-                .observations_query(user_id, job_id)
+            let out = query()
                 .projection_expression("#pk, #sk")
                 .set_exclusive_start_key(start)
                 .send()
@@ -524,23 +528,8 @@ impl JobStore for DynamoJobStore {
             }
         }
         // The idempotency keys of the user's creations go too: nothing of the user is left.
-        let mut start = None;
-        loop {
-            let out = self
-                .prefix_query(schema::job_partition_key(user_id), schema::IDEMPOTENCY_PREFIX)
-                .projection_expression("#pk, #sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            let keys = out.items.unwrap_or_default();
-            self.count_read(keys.len());
-            self.batch_delete(keys).await?;
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(deleted);
-            }
-        }
+        self.delete_found(|| self.prefix_query(schema::job_partition_key(user_id), schema::IDEMPOTENCY_PREFIX)).await?;
+        Ok(deleted)
     }
 
     async fn claim_due(
