@@ -9,6 +9,8 @@ use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::storage::{ClearCookiesParams, ClearDataForOriginParams};
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::error::CdpError;
+use chromiumoxide::handler::HandlerConfig;
+use chromiumoxide::handler::viewport::Viewport;
 use futures::StreamExt;
 use pricetrack_domain::ProductUrl;
 use pricetrack_domain::ports::BackendError;
@@ -26,6 +28,10 @@ use crate::tab::{Tab, wait_for_network_quiet};
 /// Longest time for putting a tab back in order after a check.
 const RESET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Longest time for connecting to a remote browser: one that does not answer by then is down
+/// or restarting, and the check fails as a network error rather than waiting.
+const CONNECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The browser could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
@@ -40,12 +46,22 @@ pub enum BrowserError {
     /// Chromium did not start.
     #[error("the browser did not start")]
     Launch(#[source] BackendError),
+    /// The browser at `PRICETRACK_BROWSER_URL` did not answer (not started yet, or restarting).
+    #[error("could not connect to the browser at {url}")]
+    Connect {
+        /// The configured DevTools endpoint.
+        url: String,
+        /// Why.
+        #[source]
+        source: BackendError,
+    },
 }
 
 /// Counters for operations and tests: how the pool is used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
-    /// Browsers started (more than one means the browser died and was replaced).
+    /// Browsers started, or connections made to a remote browser (more than one means the
+    /// browser died, or the connection was lost, and it was replaced).
     pub browsers_launched: u64,
     /// Tabs opened (fewer than pages rendered means tabs are reused).
     pub tabs_opened: u64,
@@ -67,8 +83,13 @@ struct Running {
     generation: u64,
     pid: Option<u32>,
     handler: JoinHandle<()>,
-    /// The throw-away profile directory, removed when the browser is dropped.
-    _profile: tempfile::TempDir,
+    /// `Some(proxy-server)` when connected to a browser we did not launch: that browser was not
+    /// started with our proxy flag, so each browser context we create is told to use our guard's
+    /// proxy instead. `None` when we launched it (the flag covers every context).
+    context_proxy: Option<String>,
+    /// The throw-away profile directory, removed when the browser is dropped (none for a remote
+    /// browser: its profile lives in its own container).
+    _profile: Option<tempfile::TempDir>,
     /// The proxy all the browser's connections go through (stops when dropped).
     _proxy: GuardProxy,
 }
@@ -90,6 +111,13 @@ impl Running {
 
     async fn shut_down(&self) {
         self.alive.store(false, Ordering::SeqCst);
+        if self.context_proxy.is_some() {
+            // Not ours to close: the browser serves the next connection (and the next scraper
+            // after a restart). Dropping the connection disposes of our browser contexts, and
+            // with them our tabs (they were created with `disposeOnDetach`).
+            self.handler.abort();
+            return;
+        }
         let mut browser = self.browser.lock().await;
         // Errors only mean it is already gone.
         let _closed = browser.close().await;
@@ -179,7 +207,8 @@ impl BrowserFetcher {
     /// A fetcher with these settings. The browser is not started yet; this only checks that its
     /// executable exists, so that a missing browser is reported once, at start-up.
     pub fn new(settings: BrowserSettings) -> Result<Self, BrowserError> {
-        if !settings.executable.is_file() {
+        // A remote browser is checked at the first page (it may start after us).
+        if settings.remote.is_none() && !settings.executable.is_file() {
             return Err(BrowserError::NotInstalled { path: settings.executable.display().to_string() });
         }
         let guard = RequestGuard::new(settings.allow_private_targets, &settings.exempt_origins);
@@ -250,7 +279,10 @@ impl Inner {
             metrics::counter!(names::BROWSER_RESTARTS, "reason" => "died").increment(1);
             running.shut_down().await;
         }
-        let running = Arc::new(self.launch().await?);
+        let running = Arc::new(match &self.settings.remote {
+            Some(url) => self.connect(url).await?,
+            None => self.launch().await?,
+        });
         *slot = Some(Arc::clone(&running));
         Ok(running)
     }
@@ -294,7 +326,7 @@ impl Inner {
             config = config.no_sandbox();
         }
         let config = config.build().map_err(|e| launch_error(e.into()))?;
-        let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(Box::new(e)))?;
+        let (mut browser, handler) = Browser::launch(config).await.map_err(|e| launch_error(Box::new(e)))?;
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         metrics::counter!(names::BROWSER_LAUNCHES).increment(1);
         let pid = browser.get_mut_child().and_then(|child| child.inner.id());
@@ -307,17 +339,7 @@ impl Inner {
                 }
             });
         }
-        let alive = Arc::new(AtomicBool::new(true));
-        let handler_alive = Arc::clone(&alive);
-        let handler = tokio::spawn(async move {
-            while let Some(event) = handler.next().await {
-                if let Err(CdpError::Ws(error)) = event {
-                    tracing::warn!(%error, "lost the connection to the browser");
-                    break;
-                }
-            }
-            handler_alive.store(false, Ordering::SeqCst);
-        });
+        let (alive, handler) = drive(handler);
         tracing::info!(pid, generation, "browser started");
         Ok(Running {
             browser: tokio::sync::Mutex::new(browser),
@@ -325,7 +347,45 @@ impl Inner {
             generation,
             pid,
             handler,
-            _profile: profile,
+            context_proxy: None,
+            _profile: Some(profile),
+            _proxy: proxy,
+        })
+    }
+
+    /// Connects to the browser at `url` (`PRICETRACK_BROWSER_URL`), which runs in a process
+    /// (a container) of its own without credentials. The guard's proxy still runs here: the
+    /// browser reaches it on 127.0.0.1, which containers of one pod share.
+    async fn connect(&self, url: &str) -> Result<Running, BrowserError> {
+        let connect_error = |source: BackendError| BrowserError::Connect { url: url.to_owned(), source };
+        let proxy = GuardProxy::start(self.guard.proxy_policy(), Arc::clone(&self.proxy))
+            .await
+            .map_err(|e| connect_error(e.into()))?;
+        // The same handler settings `launch` gets from its BrowserConfig.
+        let config = HandlerConfig {
+            ignore_https_errors: false,
+            viewport: Some(Viewport::default()),
+            request_timeout: self.settings.page_deadline,
+            request_intercept: true,
+            cache_enabled: false,
+            ..HandlerConfig::default()
+        };
+        let (browser, handler) = tokio::time::timeout(CONNECT_DEADLINE, Browser::connect_with_config(url, config))
+            .await
+            .map_err(|elapsed| connect_error(elapsed.into()))?
+            .map_err(|e| connect_error(Box::new(e)))?;
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics::counter!(names::BROWSER_LAUNCHES).increment(1);
+        let (alive, handler) = drive(handler);
+        tracing::info!(url, generation, "connected to the browser");
+        Ok(Running {
+            browser: tokio::sync::Mutex::new(browser),
+            alive,
+            generation,
+            pid: None,
+            handler,
+            context_proxy: Some(format!("http://{}", proxy.addr())),
+            _profile: None,
             _proxy: proxy,
         })
     }
@@ -353,7 +413,18 @@ impl Inner {
 
     async fn open_tab(&self, running: &Running) -> Result<Tab, CdpError> {
         let browser = running.browser.lock().await;
-        let context = browser.create_browser_context(CreateBrowserContextParams::default()).await?;
+        let context_params = match &running.context_proxy {
+            // Every connection of this context through the guard's proxy, loopback ones
+            // included, as the launch flags do for a browser we start; and the context goes
+            // away with our connection, so a scraper that dies leaves no tabs behind.
+            Some(proxy) => CreateBrowserContextParams::builder()
+                .proxy_server(proxy.clone())
+                .proxy_bypass_list("<-loopback>")
+                .dispose_on_detach(true)
+                .build(),
+            None => CreateBrowserContextParams::default(),
+        };
+        let context = browser.create_browser_context(context_params).await?;
         let params = CreateTargetParams::builder()
             .url("about:blank")
             .browser_context_id(context.clone())
@@ -476,6 +547,23 @@ impl Inner {
             }
         }
     }
+}
+
+/// Drives the CDP connection in the background; the flag turns false when it is lost (the
+/// browser died, or the remote browser restarted), so that the next page gets a new one.
+fn drive(mut handler: chromiumoxide::Handler) -> (Arc<AtomicBool>, JoinHandle<()>) {
+    let alive = Arc::new(AtomicBool::new(true));
+    let handler_alive = Arc::clone(&alive);
+    let task = tokio::spawn(async move {
+        while let Some(event) = handler.next().await {
+            if let Err(CdpError::Ws(error)) = event {
+                tracing::warn!(%error, "lost the connection to the browser");
+                break;
+            }
+        }
+        handler_alive.store(false, Ordering::SeqCst);
+    });
+    (alive, task)
 }
 
 /// Closes a leased tab and disposes of its browser context, in the background (the tab's place
