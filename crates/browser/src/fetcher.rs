@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::browser::Browser;
 use chromiumoxide::cdp::browser_protocol::storage::{ClearCookiesParams, ClearDataForOriginParams};
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::error::CdpError;
@@ -27,6 +27,9 @@ use crate::tab::{Tab, wait_for_network_quiet};
 
 /// Longest time for putting a tab back in order after a check.
 const RESET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Longest time for a browser we launch to start listening for DevTools.
+const LAUNCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Longest time for connecting to a remote browser: one that does not answer by then is down
 /// or restarting, and the check fails as a network error rather than waiting.
@@ -79,6 +82,8 @@ pub struct PoolStats {
 /// A running browser.
 struct Running {
     browser: tokio::sync::Mutex<Browser>,
+    /// The Chromium process, when we launched it (killed when dropped).
+    child: Option<tokio::sync::Mutex<tokio::process::Child>>,
     alive: Arc<AtomicBool>,
     generation: u64,
     pid: Option<u32>,
@@ -99,8 +104,11 @@ impl Running {
         if !self.alive.load(Ordering::SeqCst) {
             return false;
         }
-        let mut browser = self.browser.lock().await;
-        match browser.try_wait() {
+        let Some(child) = &self.child else {
+            // A remote browser: the connection's handler says when it is lost.
+            return true;
+        };
+        match child.lock().await.try_wait() {
             Ok(None) => true,
             _ => {
                 self.alive.store(false, Ordering::SeqCst);
@@ -118,11 +126,15 @@ impl Running {
             self.handler.abort();
             return;
         }
-        let mut browser = self.browser.lock().await;
-        // Errors only mean it is already gone.
-        let _closed = browser.close().await;
-        let _killed = browser.kill().await;
-        let _waited = browser.wait().await;
+        {
+            let mut browser = self.browser.lock().await;
+            // Errors only mean it is already gone.
+            let _closed = tokio::time::timeout(RESET_DEADLINE, browser.close()).await;
+        }
+        if let Some(child) = &self.child {
+            let mut child = child.lock().await;
+            let _killed = child.kill().await;
+        }
         self.handler.abort();
     }
 }
@@ -294,55 +306,43 @@ impl Inner {
         let proxy = GuardProxy::start(self.guard.proxy_policy(), Arc::clone(&self.proxy))
             .await
             .map_err(|e| launch_error(e.into()))?;
-        let proxy_server = format!("proxy-server=http://{}", proxy.addr());
-        let mut config = BrowserConfig::builder()
-            .chrome_executable(&self.settings.executable)
-            .user_data_dir(profile.path())
-            .enable_request_intercept()
-            .respect_https_errors()
-            .disable_cache()
-            .launch_timeout(std::time::Duration::from_secs(20))
-            .request_timeout(self.settings.page_deadline)
-            // Flags without leading dashes: chromiumoxide adds them.
-            .args([
-                // Every connection through the guard's proxy, loopback ones included (Chromium
-                // bypasses proxies for loopback unless told otherwise).
-                proxy_server.as_str(),
-                "proxy-bypass-list=<-loopback>",
-                "disable-gpu",
-                "no-default-browser-check",
-                "disable-extensions",
-                "blink-settings=imagesEnabled=false",
-                "force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-                "dns-prefetch-disable",
-                // One renderer per tab rather than one per site in it (the pages read are public
-                // and the browser holds no credentials), and a smaller script heap: memory.
-                "disable-site-isolation-trials",
-                "disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,IsolateOrigins,site-per-process,BackForwardCache,SpareRendererForSitePerProcess",
-                "js-flags=--max-old-space-size=128",
-                "renderer-process-limit=8",
-            ]);
+        let mut args = chromium_args(profile.path(), proxy.addr());
         if !self.settings.sandbox {
-            config = config.no_sandbox();
+            args.extend(["--no-sandbox".to_owned(), "--disable-setuid-sandbox".to_owned()]);
         }
-        let config = config.build().map_err(|e| launch_error(e.into()))?;
-        let (mut browser, handler) = Browser::launch(config).await.map_err(|e| launch_error(Box::new(e)))?;
+        // Launched by us rather than by chromiumoxide, which cannot clear the environment: the
+        // browser renders untrusted pages and gets nothing of ours (no AWS_* credentials, no
+        // PRICETRACK_* secrets such as the JWT secret or a database URL), only what it needs.
+        let mut command = tokio::process::Command::new(&self.settings.executable);
+        command
+            .env_clear()
+            .envs(browser_env(profile.path()))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| launch_error(e.into()))?;
+        let pid = child.id();
+        let stderr = child.stderr.take().ok_or_else(|| launch_error("no stderr of the browser".into()))?;
+        let ws_url = match tokio::time::timeout(LAUNCH_DEADLINE, devtools_url(stderr)).await {
+            Ok(Some(url)) => url,
+            outcome => {
+                // Errors only mean it is already gone.
+                let _killed = child.kill().await;
+                let why = if outcome.is_err() { "did not listen in time" } else { "exited before listening" };
+                return Err(launch_error(format!("the browser {why}").into()));
+            }
+        };
+        let (browser, handler) =
+            Browser::connect_with_config(ws_url, self.handler_config()).await.map_err(|e| launch_error(Box::new(e)))?;
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         metrics::counter!(names::BROWSER_LAUNCHES).increment(1);
-        let pid = browser.get_mut_child().and_then(|child| child.inner.id());
-        // Chromium writes to stderr; an undrained pipe would eventually block it.
-        if let Some(stderr) = browser.get_mut_child().and_then(|child| child.stderr.take()) {
-            let mut lines = futures::io::AsyncBufReadExt::lines(futures::io::BufReader::new(stderr));
-            tokio::spawn(async move {
-                while let Some(Ok(line)) = lines.next().await {
-                    tracing::trace!(target: "chromium", "{line}");
-                }
-            });
-        }
         let (alive, handler) = drive(handler);
         tracing::info!(pid, generation, "browser started");
         Ok(Running {
             browser: tokio::sync::Mutex::new(browser),
+            child: Some(tokio::sync::Mutex::new(child)),
             alive,
             generation,
             pid,
@@ -353,6 +353,18 @@ impl Inner {
         })
     }
 
+    /// What the CDP connection handler does, for a browser launched or connected to alike.
+    fn handler_config(&self) -> HandlerConfig {
+        HandlerConfig {
+            ignore_https_errors: false,
+            viewport: Some(Viewport::default()),
+            request_timeout: self.settings.page_deadline,
+            request_intercept: true,
+            cache_enabled: false,
+            ..HandlerConfig::default()
+        }
+    }
+
     /// Connects to the browser at `url` (`PRICETRACK_BROWSER_URL`), which runs in a process
     /// (a container) of its own without credentials. The guard's proxy still runs here: the
     /// browser reaches it on 127.0.0.1, which containers of one pod share.
@@ -361,25 +373,18 @@ impl Inner {
         let proxy = GuardProxy::start(self.guard.proxy_policy(), Arc::clone(&self.proxy))
             .await
             .map_err(|e| connect_error(e.into()))?;
-        // The same handler settings `launch` gets from its BrowserConfig.
-        let config = HandlerConfig {
-            ignore_https_errors: false,
-            viewport: Some(Viewport::default()),
-            request_timeout: self.settings.page_deadline,
-            request_intercept: true,
-            cache_enabled: false,
-            ..HandlerConfig::default()
-        };
-        let (browser, handler) = tokio::time::timeout(CONNECT_DEADLINE, Browser::connect_with_config(url, config))
-            .await
-            .map_err(|elapsed| connect_error(elapsed.into()))?
-            .map_err(|e| connect_error(Box::new(e)))?;
+        let (browser, handler) =
+            tokio::time::timeout(CONNECT_DEADLINE, Browser::connect_with_config(url, self.handler_config()))
+                .await
+                .map_err(|elapsed| connect_error(elapsed.into()))?
+                .map_err(|e| connect_error(Box::new(e)))?;
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         metrics::counter!(names::BROWSER_LAUNCHES).increment(1);
         let (alive, handler) = drive(handler);
         tracing::info!(url, generation, "connected to the browser");
         Ok(Running {
             browser: tokio::sync::Mutex::new(browser),
+            child: None,
             alive,
             generation,
             pid: None,
@@ -547,6 +552,97 @@ impl Inner {
             }
         }
     }
+}
+
+/// Chromium's flags when we launch it: chromiumoxide's defaults, headless, and ours.
+fn chromium_args(profile: &std::path::Path, proxy: std::net::SocketAddr) -> Vec<String> {
+    let mut args: Vec<String> = [
+        // chromiumoxide's defaults (what its launcher passed before we launched it ourselves).
+        "--disable-background-networking",
+        "--enable-features=NetworkService,NetworkServiceInProcess",
+        "--disable-background-timer-throttling",
+        "--disable-backgrounding-occluded-windows",
+        "--disable-breakpad",
+        "--disable-client-side-phishing-detection",
+        "--disable-component-extensions-with-background-pages",
+        "--disable-default-apps",
+        "--disable-dev-shm-usage",
+        "--disable-hang-monitor",
+        "--disable-ipc-flooding-protection",
+        "--disable-popup-blocking",
+        "--disable-prompt-on-repost",
+        "--disable-renderer-backgrounding",
+        "--disable-sync",
+        "--force-color-profile=srgb",
+        "--metrics-recording-only",
+        "--no-first-run",
+        "--enable-automation",
+        "--password-store=basic",
+        "--use-mock-keychain",
+        "--lang=en_US",
+        "--headless",
+        "--hide-scrollbars",
+        "--mute-audio",
+        // A free port, read back from the browser's stderr.
+        "--remote-debugging-port=0",
+        // Every connection through the guard's proxy, loopback ones included (Chromium
+        // bypasses proxies for loopback unless told otherwise).
+        "--proxy-bypass-list=<-loopback>",
+        "--disable-gpu",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--blink-settings=imagesEnabled=false",
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--dns-prefetch-disable",
+        // One renderer per tab rather than one per site in it (the pages read are public
+        // and the browser holds no credentials), and a smaller script heap: memory.
+        "--disable-site-isolation-trials",
+        "--disable-features=TranslateUI,Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,IsolateOrigins,site-per-process,BackForwardCache,SpareRendererForSitePerProcess",
+        "--js-flags=--max-old-space-size=128",
+        "--renderer-process-limit=8",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    args.push(format!("--proxy-server=http://{proxy}"));
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.push("about:blank".to_owned());
+    args
+}
+
+/// The whole environment of a browser we launch: a fixed `PATH` (Debian's `/usr/bin/chromium`
+/// is a shell script), its profile as `HOME`, and the locale and time zone if set. Nothing else
+/// of ours reaches a process that runs untrusted pages.
+fn browser_env(profile: &std::path::Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
+        ("HOME".to_owned(), profile.display().to_string()),
+    ];
+    for name in ["LANG", "LC_ALL", "TZ"] {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.to_owned(), value));
+        }
+    }
+    env
+}
+
+/// Reads the browser's stderr until it says where DevTools listens, then keeps draining it in
+/// the background (an undrained pipe would eventually block Chromium). `None` if it ends first.
+async fn devtools_url(stderr: tokio::process::ChildStderr) -> Option<String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(url) = line.split_once("DevTools listening on ").map(|(_, url)| url.trim().to_owned()) {
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::trace!(target: "chromium", "{line}");
+                }
+            });
+            return Some(url);
+        }
+        tracing::trace!(target: "chromium", "{line}");
+    }
+    None
 }
 
 /// Drives the CDP connection in the background; the flag turns false when it is lost (the
