@@ -4,6 +4,8 @@
 #   docker build --target pricetrack  .   single process on SQLite (`pricetrack serve`)
 #   docker build --target api         .   the HTTP API (PostgreSQL, DynamoDB, SQS, SNS)
 #   docker build --target scraper     .   the check workers (Debian slim with Chromium)
+#   docker build --target browser     .   headless Chromium alone, the scraper pod's sidecar: DevTools
+#                                         on 127.0.0.1:9222, no credentials (docs/browser-isolation.md)
 #   docker build --target rescheduler .   the rescheduler as a loop, for local use; in AWS it is
 #                                         the cargo-lambda zip (.github/workflows/lambda.yml)
 # Dependencies are compiled in their own layer (cargo-chef): a change to our code rebuilds only
@@ -94,6 +96,39 @@ USER 65532:65532
 # No port: the scraper only makes outbound requests (no probe endpoint; Kubernetes watches the process).
 HEALTHCHECK NONE
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/scraper"]
+
+# Chromium on its own, for the browser sidecar of the scraper pod: the scraper drives it over
+# DevTools on the pod's loopback (PRICETRACK_BROWSER_URL). No program of ours and no
+# credentials in this container (docs/browser-isolation.md). Flags as the scraper passes them
+# when it launches Chromium itself (crates/browser/src/fetcher.rs); the guard's proxy is set per
+# browser context by the scraper, so it is not a flag here. --no-sandbox: without user namespaces
+# or a setuid helper Chromium's own sandbox cannot start in a container; the container itself
+# (no credentials, seccomp, read-only root, no capabilities, non-root) is the boundary.
+FROM browser-runtime AS browser
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="pricetrack-browser" \
+      org.opencontainers.image.description="Headless Chromium with DevTools on 127.0.0.1:9222, the pricetrack scraper's sidecar" \
+      org.opencontainers.image.source="https://github.com/pricetrack/pricetrack" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT OR Apache-2.0"
+USER 65532:65532
+EXPOSE 9222
+# Kubernetes probes the DevTools port (a TCP check); a Docker HEALTHCHECK would need curl.
+HEALTHCHECK NONE
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/chromium", "--headless", \
+            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=9222", \
+            "--user-data-dir=/tmp/chromium-profile", "--no-sandbox", "--no-first-run", \
+            "--no-default-browser-check", "--disable-gpu", "--disable-dev-shm-usage", \
+            "--disable-extensions", "--disable-background-networking", "--disable-sync", \
+            "--disable-component-update", "--dns-prefetch-disable", \
+            "--blink-settings=imagesEnabled=false", \
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp", \
+            "--disable-site-isolation-trials", \
+            "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,IsolateOrigins,site-per-process,BackForwardCache,SpareRendererForSitePerProcess", \
+            "--js-flags=--max-old-space-size=128", "--renderer-process-limit=8"]
+CMD ["about:blank"]
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS rescheduler
 ARG VERSION=dev

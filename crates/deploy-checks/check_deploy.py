@@ -204,7 +204,8 @@ def workload_policies(rendered: dict[str, list[dict]]) -> None:
             sa = named(objs, "ServiceAccount", spec.get("serviceAccountName", ""))
             if not sa or not str(dig(sa, "metadata.annotations") and sa["metadata"]["annotations"].get("eks.amazonaws.com/role-arn", "")).startswith("arn:aws:iam::"):
                 problems.append(f"Deployment {name}: its own ServiceAccount with an IRSA role ARN is required")
-            for c in spec["containers"]:
+            # Native sidecars (initContainers with restartPolicy Always) run as long as the pod.
+            for c in spec["containers"] + spec.get("initContainers", []):
                 sc = c.get("securityContext", {})
                 if sc.get("allowPrivilegeEscalation") is not False or sc.get("readOnlyRootFilesystem") is not True:
                     problems.append(f"{name}/{c['name']}: needs allowPrivilegeEscalation false and a read-only root filesystem")
@@ -740,7 +741,8 @@ def consistency_images(rendered: dict[str, list[dict]]) -> None:
         flux = rendered[f"flux/clusters/{env}"]
         used = set()
         for dep in by_kind(objs, "Deployment"):
-            for c in dep["spec"]["template"]["spec"]["containers"]:
+            pod = dep["spec"]["template"]["spec"]
+            for c in pod["containers"] + pod.get("initContainers", []):
                 used.add(c["image"].rsplit(":", 1)[0])
         repos = {r["metadata"]["name"]: r["spec"]["image"] for r in by_kind(flux, "ImageRepository")}
         policies = {p["metadata"]["name"]: p for p in by_kind(flux, "ImagePolicy")}
@@ -778,6 +780,91 @@ def consistency_images(rendered: dict[str, list[dict]]) -> None:
             if dig(iua, "spec.update.path").strip("./") != d:
                 problems.append(f"ImageUpdateAutomation updates {dig(iua, 'spec.update.path')}, the cluster runs {d}")
         check(f"images of {d} == images.yml == Flux image policies of flux/clusters/{env}", problems)
+
+
+BROWSER_CONTAINER = "browser"
+BROWSER_PORT = 9222
+
+
+def browser_isolation(rendered: dict[str, list[dict]]) -> None:
+    """Chromium renders untrusted pages: it runs in a container of its own that can reach no AWS
+    credentials (docs/browser-isolation.md), and the scraper drives it on the pod's loopback."""
+    for d in OVERLAYS:
+        objs = rendered[d]
+        problems: list[str] = []
+        dep = named(objs, "Deployment", "scraper")
+        if dep is None:
+            check(f"browser isolation in {d}", ["no scraper Deployment"])
+            continue
+        pod_meta = dep["spec"]["template"].get("metadata", {})
+        spec = dep["spec"]["template"]["spec"]
+        everything = spec["containers"] + spec.get("initContainers", [])
+        browsers = [c for c in everything if c["name"] == BROWSER_CONTAINER]
+        if len(browsers) != 1:
+            check(f"browser isolation in {d}", [f"scraper pod: expected one container named {BROWSER_CONTAINER}, found {len(browsers)}"])
+            continue
+        browser = browsers[0]
+        where = f"scraper/{BROWSER_CONTAINER}"
+        # Credentials: no AWS_* variables, nothing from ConfigMaps or Secrets, no token volume.
+        for e in browser.get("env", []):
+            if e["name"].startswith("AWS_") or "secretKeyRef" in (e.get("valueFrom") or {}):
+                problems.append(f"{where}: sets {e['name']}")
+        for src in browser.get("envFrom", []):
+            problems.append(f"{where}: takes its environment from {src} (the scraper's config and secrets are not its business)")
+        token_volumes = set()
+        for v in spec.get("volumes", []):
+            sources = [s for s in (dig(v, "projected.sources") or []) if "serviceAccountToken" in s]
+            if sources or "secret" in v:
+                token_volumes.add(v["name"])
+        for m in browser.get("volumeMounts", []):
+            if m["name"] in token_volumes or "serviceaccount" in m.get("mountPath", "") or "eks.amazonaws.com" in m.get("mountPath", ""):
+                problems.append(f"{where}: mounts {m['name']} at {m.get('mountPath')} (a token or secret)")
+        if spec.get("automountServiceAccountToken") is not False:
+            problems.append("scraper pod: automountServiceAccountToken must be false (the Kubernetes token would reach the browser)")
+        # EKS's pod identity webhook adds AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE and the token
+        # volume to every container of the pod unless it is listed here.
+        skipped = [x.strip() for x in str((pod_meta.get("annotations") or {}).get("eks.amazonaws.com/skip-containers", "")).split(",")]
+        if BROWSER_CONTAINER not in skipped:
+            problems.append(f"scraper pod: annotation eks.amazonaws.com/skip-containers must name {BROWSER_CONTAINER}: the IRSA webhook would inject the role's token")
+        # Confinement.
+        sc = browser.get("securityContext", {})
+        psc = spec.get("securityContext", {})
+        if (dig(sc, "seccompProfile.type") or dig(psc, "seccompProfile.type")) not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{where}: no seccomp profile (RuntimeDefault or Localhost)")
+        if sc.get("runAsNonRoot") is not True:
+            problems.append(f"{where}: runAsNonRoot must be true")
+        if sc.get("privileged") is True or sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{where}: must not be privileged or escalate")
+        if sc.get("readOnlyRootFilesystem") is not True or dig(sc, "capabilities.drop") != ["ALL"]:
+            problems.append(f"{where}: needs a read-only root filesystem and all capabilities dropped")
+        if browser.get("ports"):
+            problems.append(f"{where}: exposes ports {browser['ports']}: DevTools must stay on the pod's loopback")
+        if "pricetrack-browser" not in browser.get("image", ""):
+            problems.append(f"{where}: image {browser.get('image')} is not the browser image")
+        # The scraper drives it: PRICETRACK_BROWSER_URL is the sidecar's loopback port.
+        scraper = next((c for c in spec["containers"] if c["name"] == "scraper"), None)
+        if scraper is None:
+            problems.append("scraper pod: no container named scraper")
+        else:
+            _, values = container_env(objs, scraper)
+            url = values.get("PRICETRACK_BROWSER_URL", "")
+            if url.rstrip("/") not in (f"http://127.0.0.1:{BROWSER_PORT}", f"http://localhost:{BROWSER_PORT}"):
+                problems.append(f"scraper: PRICETRACK_BROWSER_URL={url!r}, not the sidecar's DevTools port http://127.0.0.1:{BROWSER_PORT}")
+        # The Dockerfile's browser target listens where the scraper looks, on loopback only.
+        dockerfile = (ROOT / "Dockerfile").read_text()
+        stage = re.search(r"^FROM \S+ AS browser\n(.*?)(?=^FROM )", dockerfile, re.S | re.M)
+        if not stage:
+            problems.append("Dockerfile: no `browser` target")
+        else:
+            body = stage.group(1)
+            for flag in (f"--remote-debugging-port={BROWSER_PORT}", "--remote-debugging-address=127.0.0.1"):
+                if flag not in body:
+                    problems.append(f"Dockerfile browser target: {flag} missing")
+            if re.search(r"^(ENV|ARG)\s+AWS_", body, re.M):
+                problems.append("Dockerfile browser target: sets AWS_* variables")
+            if not re.search(r"^USER 65532", body, re.M):
+                problems.append("Dockerfile browser target: does not run as the non-root user")
+        check(f"browser isolation in {d}: sidecar without AWS credentials, seccomp, non-root, read-only, driven on 127.0.0.1:{BROWSER_PORT}", problems)
 
 
 def flux_structure(rendered: dict[str, list[dict]]) -> None:
@@ -969,6 +1056,7 @@ def main() -> int:
                 consistency_scraper(rendered, facts)
                 consistency_names(rendered, facts)
                 consistency_images(rendered)
+                browser_isolation(rendered)
                 consistency_metrics(rendered, facts)
                 promtool_rules(rendered, args.promtool)
                 flux_structure(rendered)

@@ -5,10 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::browser::Browser;
 use chromiumoxide::cdp::browser_protocol::storage::{ClearCookiesParams, ClearDataForOriginParams};
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::error::CdpError;
+use chromiumoxide::handler::HandlerConfig;
+use chromiumoxide::handler::viewport::Viewport;
 use futures::StreamExt;
 use pricetrack_domain::ProductUrl;
 use pricetrack_domain::ports::BackendError;
@@ -26,6 +28,13 @@ use crate::tab::{Tab, wait_for_network_quiet};
 /// Longest time for putting a tab back in order after a check.
 const RESET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Longest time for a browser we launch to start listening for DevTools.
+const LAUNCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Longest time for connecting to a remote browser: one that does not answer by then is down
+/// or restarting, and the check fails as a network error rather than waiting.
+const CONNECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The browser could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
@@ -40,12 +49,22 @@ pub enum BrowserError {
     /// Chromium did not start.
     #[error("the browser did not start")]
     Launch(#[source] BackendError),
+    /// The browser at `PRICETRACK_BROWSER_URL` did not answer (not started yet, or restarting).
+    #[error("could not connect to the browser at {url}")]
+    Connect {
+        /// The configured DevTools endpoint.
+        url: String,
+        /// Why.
+        #[source]
+        source: BackendError,
+    },
 }
 
 /// Counters for operations and tests: how the pool is used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
-    /// Browsers started (more than one means the browser died and was replaced).
+    /// Browsers started, or connections made to a remote browser (more than one means the
+    /// browser died, or the connection was lost, and it was replaced).
     pub browsers_launched: u64,
     /// Tabs opened (fewer than pages rendered means tabs are reused).
     pub tabs_opened: u64,
@@ -63,12 +82,19 @@ pub struct PoolStats {
 /// A running browser.
 struct Running {
     browser: tokio::sync::Mutex<Browser>,
+    /// The Chromium process, when we launched it (killed when dropped).
+    child: Option<tokio::sync::Mutex<tokio::process::Child>>,
     alive: Arc<AtomicBool>,
     generation: u64,
     pid: Option<u32>,
     handler: JoinHandle<()>,
-    /// The throw-away profile directory, removed when the browser is dropped.
-    _profile: tempfile::TempDir,
+    /// `Some(proxy-server)` when connected to a browser we did not launch: that browser was not
+    /// started with our proxy flag, so each browser context we create is told to use our guard's
+    /// proxy instead. `None` when we launched it (the flag covers every context).
+    context_proxy: Option<String>,
+    /// The throw-away profile directory, removed when the browser is dropped (none for a remote
+    /// browser: its profile lives in its own container).
+    _profile: Option<tempfile::TempDir>,
     /// The proxy all the browser's connections go through (stops when dropped).
     _proxy: GuardProxy,
 }
@@ -78,8 +104,11 @@ impl Running {
         if !self.alive.load(Ordering::SeqCst) {
             return false;
         }
-        let mut browser = self.browser.lock().await;
-        match browser.try_wait() {
+        let Some(child) = &self.child else {
+            // A remote browser: the connection's handler says when it is lost.
+            return true;
+        };
+        match child.lock().await.try_wait() {
             Ok(None) => true,
             _ => {
                 self.alive.store(false, Ordering::SeqCst);
@@ -90,11 +119,22 @@ impl Running {
 
     async fn shut_down(&self) {
         self.alive.store(false, Ordering::SeqCst);
-        let mut browser = self.browser.lock().await;
-        // Errors only mean it is already gone.
-        let _closed = browser.close().await;
-        let _killed = browser.kill().await;
-        let _waited = browser.wait().await;
+        if self.context_proxy.is_some() {
+            // Not ours to close: the browser serves the next connection (and the next scraper
+            // after a restart). Dropping the connection disposes of our browser contexts, and
+            // with them our tabs (they were created with `disposeOnDetach`).
+            self.handler.abort();
+            return;
+        }
+        {
+            let mut browser = self.browser.lock().await;
+            // Errors only mean it is already gone.
+            let _closed = tokio::time::timeout(RESET_DEADLINE, browser.close()).await;
+        }
+        if let Some(child) = &self.child {
+            let mut child = child.lock().await;
+            let _killed = child.kill().await;
+        }
         self.handler.abort();
     }
 }
@@ -179,7 +219,8 @@ impl BrowserFetcher {
     /// A fetcher with these settings. The browser is not started yet; this only checks that its
     /// executable exists, so that a missing browser is reported once, at start-up.
     pub fn new(settings: BrowserSettings) -> Result<Self, BrowserError> {
-        if !settings.executable.is_file() {
+        // A remote browser is checked at the first page (it may start after us).
+        if settings.remote.is_none() && !settings.executable.is_file() {
             return Err(BrowserError::NotInstalled { path: settings.executable.display().to_string() });
         }
         let guard = RequestGuard::new(settings.allow_private_targets, &settings.exempt_origins);
@@ -250,7 +291,10 @@ impl Inner {
             metrics::counter!(names::BROWSER_RESTARTS, "reason" => "died").increment(1);
             running.shut_down().await;
         }
-        let running = Arc::new(self.launch().await?);
+        let running = Arc::new(match &self.settings.remote {
+            Some(url) => self.connect(url).await?,
+            None => self.launch().await?,
+        });
         *slot = Some(Arc::clone(&running));
         Ok(running)
     }
@@ -262,70 +306,91 @@ impl Inner {
         let proxy = GuardProxy::start(self.guard.proxy_policy(), Arc::clone(&self.proxy))
             .await
             .map_err(|e| launch_error(e.into()))?;
-        let proxy_server = format!("proxy-server=http://{}", proxy.addr());
-        let mut config = BrowserConfig::builder()
-            .chrome_executable(&self.settings.executable)
-            .user_data_dir(profile.path())
-            .enable_request_intercept()
-            .respect_https_errors()
-            .disable_cache()
-            .launch_timeout(std::time::Duration::from_secs(20))
-            .request_timeout(self.settings.page_deadline)
-            // Flags without leading dashes: chromiumoxide adds them.
-            .args([
-                // Every connection through the guard's proxy, loopback ones included (Chromium
-                // bypasses proxies for loopback unless told otherwise).
-                proxy_server.as_str(),
-                "proxy-bypass-list=<-loopback>",
-                "disable-gpu",
-                "no-default-browser-check",
-                "disable-extensions",
-                "blink-settings=imagesEnabled=false",
-                "force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-                "dns-prefetch-disable",
-                // One renderer per tab rather than one per site in it (the pages read are public
-                // and the browser holds no credentials), and a smaller script heap: memory.
-                "disable-site-isolation-trials",
-                "disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,IsolateOrigins,site-per-process,BackForwardCache,SpareRendererForSitePerProcess",
-                "js-flags=--max-old-space-size=128",
-                "renderer-process-limit=8",
-            ]);
+        let mut args = chromium_args(profile.path(), proxy.addr());
         if !self.settings.sandbox {
-            config = config.no_sandbox();
+            args.extend(["--no-sandbox".to_owned(), "--disable-setuid-sandbox".to_owned()]);
         }
-        let config = config.build().map_err(|e| launch_error(e.into()))?;
-        let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_error(Box::new(e)))?;
+        // Launched by us rather than by chromiumoxide, which cannot clear the environment: the
+        // browser renders untrusted pages and gets nothing of ours (no AWS_* credentials, no
+        // PRICETRACK_* secrets such as the JWT secret or a database URL), only what it needs.
+        let mut command = tokio::process::Command::new(&self.settings.executable);
+        command
+            .env_clear()
+            .envs(browser_env(profile.path()))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| launch_error(e.into()))?;
+        let pid = child.id();
+        let stderr = child.stderr.take().ok_or_else(|| launch_error("no stderr of the browser".into()))?;
+        let ws_url = match tokio::time::timeout(LAUNCH_DEADLINE, devtools_url(stderr)).await {
+            Ok(Some(url)) => url,
+            outcome => {
+                // Errors only mean it is already gone.
+                let _killed = child.kill().await;
+                let why = if outcome.is_err() { "did not listen in time" } else { "exited before listening" };
+                return Err(launch_error(format!("the browser {why}").into()));
+            }
+        };
+        let (browser, handler) =
+            Browser::connect_with_config(ws_url, self.handler_config()).await.map_err(|e| launch_error(Box::new(e)))?;
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         metrics::counter!(names::BROWSER_LAUNCHES).increment(1);
-        let pid = browser.get_mut_child().and_then(|child| child.inner.id());
-        // Chromium writes to stderr; an undrained pipe would eventually block it.
-        if let Some(stderr) = browser.get_mut_child().and_then(|child| child.stderr.take()) {
-            let mut lines = futures::io::AsyncBufReadExt::lines(futures::io::BufReader::new(stderr));
-            tokio::spawn(async move {
-                while let Some(Ok(line)) = lines.next().await {
-                    tracing::trace!(target: "chromium", "{line}");
-                }
-            });
-        }
-        let alive = Arc::new(AtomicBool::new(true));
-        let handler_alive = Arc::clone(&alive);
-        let handler = tokio::spawn(async move {
-            while let Some(event) = handler.next().await {
-                if let Err(CdpError::Ws(error)) = event {
-                    tracing::warn!(%error, "lost the connection to the browser");
-                    break;
-                }
-            }
-            handler_alive.store(false, Ordering::SeqCst);
-        });
+        let (alive, handler) = drive(handler);
         tracing::info!(pid, generation, "browser started");
         Ok(Running {
             browser: tokio::sync::Mutex::new(browser),
+            child: Some(tokio::sync::Mutex::new(child)),
             alive,
             generation,
             pid,
             handler,
-            _profile: profile,
+            context_proxy: None,
+            _profile: Some(profile),
+            _proxy: proxy,
+        })
+    }
+
+    /// What the CDP connection handler does, for a browser launched or connected to alike.
+    fn handler_config(&self) -> HandlerConfig {
+        HandlerConfig {
+            ignore_https_errors: false,
+            viewport: Some(Viewport::default()),
+            request_timeout: self.settings.page_deadline,
+            request_intercept: true,
+            cache_enabled: false,
+            ..HandlerConfig::default()
+        }
+    }
+
+    /// Connects to the browser at `url` (`PRICETRACK_BROWSER_URL`), which runs in a process
+    /// (a container) of its own without credentials. The guard's proxy still runs here: the
+    /// browser reaches it on 127.0.0.1, which containers of one pod share.
+    async fn connect(&self, url: &str) -> Result<Running, BrowserError> {
+        let connect_error = |source: BackendError| BrowserError::Connect { url: url.to_owned(), source };
+        let proxy = GuardProxy::start(self.guard.proxy_policy(), Arc::clone(&self.proxy))
+            .await
+            .map_err(|e| connect_error(e.into()))?;
+        let (browser, handler) =
+            tokio::time::timeout(CONNECT_DEADLINE, Browser::connect_with_config(url, self.handler_config()))
+                .await
+                .map_err(|elapsed| connect_error(elapsed.into()))?
+                .map_err(|e| connect_error(Box::new(e)))?;
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics::counter!(names::BROWSER_LAUNCHES).increment(1);
+        let (alive, handler) = drive(handler);
+        tracing::info!(url, generation, "connected to the browser");
+        Ok(Running {
+            browser: tokio::sync::Mutex::new(browser),
+            child: None,
+            alive,
+            generation,
+            pid: None,
+            handler,
+            context_proxy: Some(format!("http://{}", proxy.addr())),
+            _profile: None,
             _proxy: proxy,
         })
     }
@@ -353,7 +418,18 @@ impl Inner {
 
     async fn open_tab(&self, running: &Running) -> Result<Tab, CdpError> {
         let browser = running.browser.lock().await;
-        let context = browser.create_browser_context(CreateBrowserContextParams::default()).await?;
+        let context_params = match &running.context_proxy {
+            // Every connection of this context through the guard's proxy, loopback ones
+            // included, as the launch flags do for a browser we start; and the context goes
+            // away with our connection, so a scraper that dies leaves no tabs behind.
+            Some(proxy) => CreateBrowserContextParams::builder()
+                .proxy_server(proxy.clone())
+                .proxy_bypass_list("<-loopback>")
+                .dispose_on_detach(true)
+                .build(),
+            None => CreateBrowserContextParams::default(),
+        };
+        let context = browser.create_browser_context(context_params).await?;
         let params = CreateTargetParams::builder()
             .url("about:blank")
             .browser_context_id(context.clone())
@@ -476,6 +552,114 @@ impl Inner {
             }
         }
     }
+}
+
+/// Chromium's flags when we launch it: chromiumoxide's defaults, headless, and ours.
+fn chromium_args(profile: &std::path::Path, proxy: std::net::SocketAddr) -> Vec<String> {
+    let mut args: Vec<String> = [
+        // chromiumoxide's defaults (what its launcher passed before we launched it ourselves).
+        "--disable-background-networking",
+        "--enable-features=NetworkService,NetworkServiceInProcess",
+        "--disable-background-timer-throttling",
+        "--disable-backgrounding-occluded-windows",
+        "--disable-breakpad",
+        "--disable-client-side-phishing-detection",
+        "--disable-component-extensions-with-background-pages",
+        "--disable-default-apps",
+        "--disable-dev-shm-usage",
+        "--disable-hang-monitor",
+        "--disable-ipc-flooding-protection",
+        "--disable-popup-blocking",
+        "--disable-prompt-on-repost",
+        "--disable-renderer-backgrounding",
+        "--disable-sync",
+        "--force-color-profile=srgb",
+        "--metrics-recording-only",
+        "--no-first-run",
+        "--enable-automation",
+        "--password-store=basic",
+        "--use-mock-keychain",
+        "--lang=en_US",
+        "--headless",
+        "--hide-scrollbars",
+        "--mute-audio",
+        // A free port, read back from the browser's stderr.
+        "--remote-debugging-port=0",
+        // Every connection through the guard's proxy, loopback ones included (Chromium
+        // bypasses proxies for loopback unless told otherwise).
+        "--proxy-bypass-list=<-loopback>",
+        "--disable-gpu",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--blink-settings=imagesEnabled=false",
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--dns-prefetch-disable",
+        // One renderer per tab rather than one per site in it (the pages read are public
+        // and the browser holds no credentials), and a smaller script heap: memory.
+        "--disable-site-isolation-trials",
+        "--disable-features=TranslateUI,Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,IsolateOrigins,site-per-process,BackForwardCache,SpareRendererForSitePerProcess",
+        "--js-flags=--max-old-space-size=128",
+        "--renderer-process-limit=8",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    args.push(format!("--proxy-server=http://{proxy}"));
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.push("about:blank".to_owned());
+    args
+}
+
+/// The whole environment of a browser we launch: a fixed `PATH` (Debian's `/usr/bin/chromium`
+/// is a shell script), its profile as `HOME`, and the locale and time zone if set. Nothing else
+/// of ours reaches a process that runs untrusted pages.
+fn browser_env(profile: &std::path::Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
+        ("HOME".to_owned(), profile.display().to_string()),
+    ];
+    for name in ["LANG", "LC_ALL", "TZ"] {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.to_owned(), value));
+        }
+    }
+    env
+}
+
+/// Reads the browser's stderr until it says where DevTools listens, then keeps draining it in
+/// the background (an undrained pipe would eventually block Chromium). `None` if it ends first.
+async fn devtools_url(stderr: tokio::process::ChildStderr) -> Option<String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(url) = line.split_once("DevTools listening on ").map(|(_, url)| url.trim().to_owned()) {
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::trace!(target: "chromium", "{line}");
+                }
+            });
+            return Some(url);
+        }
+        tracing::trace!(target: "chromium", "{line}");
+    }
+    None
+}
+
+/// Drives the CDP connection in the background; the flag turns false when it is lost (the
+/// browser died, or the remote browser restarted), so that the next page gets a new one.
+fn drive(mut handler: chromiumoxide::Handler) -> (Arc<AtomicBool>, JoinHandle<()>) {
+    let alive = Arc::new(AtomicBool::new(true));
+    let handler_alive = Arc::clone(&alive);
+    let task = tokio::spawn(async move {
+        while let Some(event) = handler.next().await {
+            if let Err(CdpError::Ws(error)) = event {
+                tracing::warn!(%error, "lost the connection to the browser");
+                break;
+            }
+        }
+        handler_alive.store(false, Ordering::SeqCst);
+    });
+    (alive, task)
 }
 
 /// Closes a leased tab and disposes of its browser context, in the background (the tab's place

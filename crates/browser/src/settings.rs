@@ -43,6 +43,13 @@ pub struct BrowserSettings {
     /// containers (no user namespaces), so it is off by default; the SSRF guard, the absence of
     /// any credentials in the browser and the throw-away profile are the defences that remain.
     pub sandbox: bool,
+    /// The DevTools endpoint (`http://127.0.0.1:9222`, or a `ws://` URL) of a Chromium that runs
+    /// on its own, such as the browser sidecar of the scraper pod: the fetcher connects to it
+    /// instead of launching one, and connects again when that browser restarts. `None` (the
+    /// default, and single-process mode) launches [`BrowserSettings::executable`]. The sidecar
+    /// exists so that the process rendering untrusted pages holds no AWS credentials
+    /// (docs/browser-isolation.md).
+    pub remote: Option<String>,
 }
 
 impl Default for BrowserSettings {
@@ -59,6 +66,7 @@ impl Default for BrowserSettings {
             allow_private_targets: false,
             exempt_origins: Vec::new(),
             sandbox: false,
+            remote: None,
         }
     }
 }

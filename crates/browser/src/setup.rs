@@ -69,9 +69,18 @@ impl Fetchers {
                 user_agent: static_settings.user_agent.clone(),
                 allow_private_targets,
                 exempt_origins: exempt_origins.to_vec(),
+                remote: scrape.browser_url.clone(),
                 ..BrowserSettings::default()
             };
             match BrowserFetcher::new(settings) {
+                Ok(browser) if scrape.browser_url.is_some() => {
+                    tracing::info!(
+                        url = scrape.browser_url.as_deref(),
+                        tabs = scrape.browser_tabs,
+                        "the browser runs on its own (PRICETRACK_BROWSER_URL): pages that need JavaScript are rendered there"
+                    );
+                    Some(browser)
+                }
                 Ok(browser) => {
                     tracing::info!(path = %scrape.browser_path.display(), tabs = scrape.browser_tabs, "browser available for pages that need JavaScript");
                     Some(browser)

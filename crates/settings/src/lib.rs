@@ -81,6 +81,9 @@ pub mod vars {
     pub const BROWSER_TABS: &str = "PRICETRACK_BROWSER_TABS";
     /// Hosts whose pages always go to the browser, comma-separated.
     pub const BROWSER_HOSTS: &str = "PRICETRACK_BROWSER_HOSTS";
+    /// The DevTools endpoint of a Chromium that runs elsewhere (a sidecar container); unset, the
+    /// process launches its own.
+    pub const BROWSER_URL: &str = "PRICETRACK_BROWSER_URL";
 }
 
 /// Default of [`vars::HOST_CONCURRENCY`].
@@ -109,6 +112,11 @@ pub struct ScrapeSettings {
     /// `PRICETRACK_BROWSER_HOSTS`: hosts (and their subdomains) whose pages always go to the
     /// browser, comma-separated; empty by default.
     pub browser_hosts: Vec<String>,
+    /// `PRICETRACK_BROWSER_URL`: the DevTools (CDP) endpoint of a Chromium running on its own,
+    /// such as `http://127.0.0.1:9222` for the browser sidecar of the scraper pod, which holds
+    /// no AWS credentials. Unset (the default), the process launches Chromium itself from
+    /// `PRICETRACK_BROWSER_PATH`.
+    pub browser_url: Option<String>,
 }
 
 /// Default of [`vars::MIN_CHECK_INTERVAL_SECS`].
@@ -357,12 +365,22 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 format!("must be host names separated by commas (not `{bad}`)"),
             ));
         }
+        let browser_url = self.string(vars::BROWSER_URL).filter(|url| !url.trim().is_empty());
+        if let Some(url) = &browser_url
+            && !["http://", "https://", "ws://", "wss://"].iter().any(|scheme| url.starts_with(scheme))
+        {
+            return Err(ConfigError::new(
+                vars::BROWSER_URL,
+                "must be a DevTools endpoint such as http://127.0.0.1:9222 (or a ws:// URL)",
+            ));
+        }
         Ok(ScrapeSettings {
             host_concurrency: self.number_in(vars::HOST_CONCURRENCY, DEFAULT_HOST_CONCURRENCY, 1..=64)?,
             host_min_delay,
             browser_path: self.string(vars::BROWSER_PATH).unwrap_or_else(|| DEFAULT_BROWSER_PATH.to_owned()).into(),
             browser_tabs: self.number_in(vars::BROWSER_TABS, DEFAULT_BROWSER_TABS, 0..=32)?,
             browser_hosts,
+            browser_url,
         })
     }
 
@@ -689,6 +707,7 @@ mod tests {
                 browser_path: "/usr/bin/chromium".into(),
                 browser_tabs: 3,
                 browser_hosts: Vec::new(),
+                browser_url: None,
             }
         );
         let set = env(&[
@@ -697,6 +716,7 @@ mod tests {
             ("PRICETRACK_BROWSER_PATH", "/opt/chrome/chrome"),
             ("PRICETRACK_BROWSER_TABS", "0"),
             ("PRICETRACK_BROWSER_HOSTS", " Shop.Example, .js-shop.example ,, "),
+            ("PRICETRACK_BROWSER_URL", "http://127.0.0.1:9222"),
         ])
         .scrape_settings()
         .expect("valid");
@@ -704,6 +724,7 @@ mod tests {
         assert_eq!(set.host_min_delay, Duration::from_millis(250));
         assert_eq!(set.browser_path, std::path::PathBuf::from("/opt/chrome/chrome"));
         assert_eq!(set.browser_tabs, 0);
+        assert_eq!(set.browser_url.as_deref(), Some("http://127.0.0.1:9222"));
         assert_eq!(set.browser_hosts, vec!["shop.example".to_owned(), "js-shop.example".to_owned()]);
         for (name, value) in [
             ("PRICETRACK_HOST_CONCURRENCY", "0"),
@@ -711,6 +732,7 @@ mod tests {
             ("PRICETRACK_HOST_MIN_DELAY", "2h"),
             ("PRICETRACK_BROWSER_TABS", "33"),
             ("PRICETRACK_BROWSER_HOSTS", "https://shop.example/"),
+            ("PRICETRACK_BROWSER_URL", "127.0.0.1:9222"),
         ] {
             assert_eq!(env(&[(name, value)]).scrape_settings().expect_err(value).name, name);
         }
