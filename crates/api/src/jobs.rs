@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use pricetrack_domain::history::{self, Bucket, PriceAt, PriceStats};
-use pricetrack_domain::ports::{IdempotentCreate, ListOrder, PageRequest, WriteOutcome};
+use pricetrack_domain::ports::{IdempotentCreate, ListOrder, OutgoingMessage, PageRequest, WriteOutcome};
 use pricetrack_domain::{
     CheckInterval, CheckRequest, Currency, HistoryQuery, Job, JobEdit, JobId, JobKey, JobStatus, Money, NewJob,
     PricePoint, ProductUrl, Resolution, TargetPrice, Timestamp, UserId,
@@ -244,7 +244,9 @@ pub(crate) async fn create(
     }
 
     let request = CheckRequest::new(job.key(), job.version).to_json();
-    match state.ports.queue.send_batch(&[request]).await {
+    // In this request's trace, so that the check joins it (issue 13).
+    let message = OutgoingMessage::now(request).in_trace(pricetrack_telemetry::current_trace_context());
+    match state.ports.queue.send(&[message]).await {
         Ok(failed) if failed.is_empty() => {}
         Ok(_) => {
             tracing::warn!(job_id = %job.id, "first check request not accepted by the queue; the lease will bring the job back")

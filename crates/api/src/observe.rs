@@ -12,6 +12,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use pricetrack_domain::TraceContext;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{MakeSpan, TraceLayer};
@@ -33,7 +34,8 @@ pub(crate) fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Rou
 }
 
 /// The span of one request: method, the matched route (never the raw path, which may carry
-/// ids), the request id; status and latency are recorded when it ends.
+/// ids), the request id; status and latency are recorded when it ends. It continues the caller's
+/// trace when the request carries a W3C `traceparent`.
 #[derive(Clone, Copy)]
 struct RequestSpan;
 
@@ -42,14 +44,19 @@ impl<B> MakeSpan<B> for RequestSpan {
         let path = request.extensions().get::<MatchedPath>().map_or("<unmatched>", MatchedPath::as_str);
         let request_id =
             request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "request",
             method = %request.method(),
             path = %path,
             request_id = %request_id,
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
-        )
+        );
+        // A caller already in a trace (a W3C `traceparent` header) gets this request in it.
+        let header = |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok());
+        let incoming = header("traceparent").and_then(|parent| TraceContext::parse(parent, header("tracestate")));
+        pricetrack_telemetry::continue_trace(&span, incoming.as_ref());
+        span
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use pricetrack_domain::CheckRequest;
-use pricetrack_domain::ports::{CheckQueue, Delivery, QueueError};
+use pricetrack_domain::ports::{CheckQueue, Delivery, OutgoingMessage, QueueError};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -244,8 +244,8 @@ struct BrokenQueue {
 
 #[async_trait::async_trait]
 impl CheckQueue for BrokenQueue {
-    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
-        if self.refuses { Ok((0..bodies.len()).collect()) } else { Err(QueueError::Backend("queue down".into())) }
+    async fn send(&self, messages: &[OutgoingMessage]) -> Result<Vec<usize>, QueueError> {
+        if self.refuses { Ok((0..messages.len()).collect()) } else { Err(QueueError::Backend("queue down".into())) }
     }
     async fn receive(&self, _max: usize, _wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         Ok(Vec::new())

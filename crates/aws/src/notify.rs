@@ -112,7 +112,8 @@ fn string_attribute(value: String) -> Result<MessageAttributeValue, BackendError
 impl Notifier for SnsNotifier {
     async fn publish(&self, alert: &Alert) -> Result<(), NotifyError> {
         let message = AlertMessage::from_alert(alert);
-        self.client
+        let request = self
+            .client
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(schema::ALERT_SUBJECT)
@@ -125,10 +126,26 @@ impl Notifier for SnsNotifier {
                 schema::USER_ID_ATTRIBUTE,
                 string_attribute(alert.user_id.to_string()).map_err(backend)?,
             )
-            .message_attributes(schema::ALERT_ID_ATTRIBUTE, string_attribute(alert.id.to_string()).map_err(backend)?)
-            .send()
-            .await
-            .map_err(backend)?;
+            .message_attributes(schema::ALERT_ID_ATTRIBUTE, string_attribute(alert.id.to_string()).map_err(backend)?);
+        // The check's trace goes on to the delivery: SNS hands these attributes to the delivery
+        // queue's raw-delivery subscription, where the deliverer reads them as any queue message's.
+        let request = match pricetrack_telemetry::current_trace_context() {
+            Some(trace) => {
+                let request = request.message_attributes(
+                    crate::queue::TRACEPARENT,
+                    string_attribute(trace.traceparent().to_owned()).map_err(backend)?,
+                );
+                match trace.tracestate() {
+                    Some(state) => request.message_attributes(
+                        crate::queue::TRACESTATE,
+                        string_attribute(state.to_owned()).map_err(backend)?,
+                    ),
+                    None => request,
+                }
+            }
+            None => request,
+        };
+        request.send().await.map_err(backend)?;
         Ok(())
     }
 }

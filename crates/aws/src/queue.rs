@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, MAX_SEND_DELAY, QueueError};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use pricetrack_domain::TraceContext;
+use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, MAX_SEND_DELAY, OutgoingMessage, QueueError};
 
 fn backend(e: impl Into<BackendError>) -> QueueError {
     QueueError::Backend(e.into())
@@ -23,7 +24,8 @@ const SQS_MAX_DELAY_SECS: u64 = 900;
 /// [`CheckQueue`] on an SQS standard queue, whose redrive policy (see [`crate::bootstrap`])
 /// sends a message received too many times to the dead-letter queue.
 ///
-/// - `send_batch` sends `SendMessageBatch` requests of 10 and reports the entries SQS refused;
+/// - `send` sends `SendMessageBatch` requests of 10 and reports the entries SQS refused; a
+///   message's trace travels in the message attributes [`TRACEPARENT`] and [`TRACESTATE`];
 /// - `receive` long-polls (`WaitTimeSeconds` is the wait rounded to whole seconds, at most 20)
 ///   for at most 10 messages and reads each one's `ApproximateReceiveCount`;
 /// - a receipt is the message's `ReceiptHandle`: `extend` is `ChangeMessageVisibility`, `ack`
@@ -81,6 +83,25 @@ impl SqsCheckQueue {
     }
 }
 
+/// The message attribute carrying a message's W3C `traceparent` (SNS passes its own message
+/// attributes of the same names on to a raw-delivery subscription, so alerts keep theirs).
+pub const TRACEPARENT: &str = "traceparent";
+/// The message attribute carrying a message's W3C `tracestate`.
+pub const TRACESTATE: &str = "tracestate";
+
+/// The message attributes that carry `trace`, or none.
+fn trace_attributes(
+    trace: Option<&TraceContext>,
+) -> Result<Option<std::collections::HashMap<String, MessageAttributeValue>>, aws_sdk_sqs::error::BuildError> {
+    let Some(trace) = trace else { return Ok(None) };
+    let string = |value: &str| MessageAttributeValue::builder().data_type("String").string_value(value).build();
+    let mut attributes = std::collections::HashMap::from([(TRACEPARENT.to_owned(), string(trace.traceparent())?)]);
+    if let Some(state) = trace.tracestate() {
+        attributes.insert(TRACESTATE.to_owned(), string(state)?);
+    }
+    Ok(Some(attributes))
+}
+
 /// Whole seconds for SQS: rounded to the nearest second, at most `max`.
 fn whole_seconds(duration: Duration, max: u64) -> i32 {
     let secs = duration.as_millis().saturating_add(500) / 1000;
@@ -89,12 +110,7 @@ fn whole_seconds(duration: Duration, max: u64) -> i32 {
 
 #[async_trait]
 impl CheckQueue for SqsCheckQueue {
-    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
-        let messages: Vec<(String, Duration)> = bodies.iter().map(|body| (body.clone(), Duration::ZERO)).collect();
-        self.send_batch_delayed(&messages).await
-    }
-
-    async fn send_batch_delayed(&self, messages: &[(String, Duration)]) -> Result<Vec<usize>, QueueError> {
+    async fn send(&self, messages: &[OutgoingMessage]) -> Result<Vec<usize>, QueueError> {
         let bodies = messages;
         let mut failed = Vec::new();
         let mut last_error = None;
@@ -104,15 +120,16 @@ impl CheckQueue for SqsCheckQueue {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, (body, delay))| {
-                    let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body.clone());
+                .map(|(i, message)| {
+                    let entry =
+                        SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(message.body.clone());
                     // SQS delays in whole seconds, up to 15 minutes.
-                    let entry = if delay.is_zero() {
+                    let entry = if message.delay.is_zero() {
                         entry
                     } else {
-                        entry.delay_seconds(whole_seconds(*delay, MAX_SEND_DELAY.as_secs()))
+                        entry.delay_seconds(whole_seconds(message.delay, MAX_SEND_DELAY.as_secs()))
                     };
-                    entry.build()
+                    entry.set_message_attributes(trace_attributes(message.trace.as_ref())?).build()
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
@@ -155,6 +172,8 @@ impl CheckQueue for SqsCheckQueue {
             .max_number_of_messages(i32::try_from(max).unwrap_or(1))
             .wait_time_seconds(wait_secs)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(TRACEPARENT)
+            .message_attribute_names(TRACESTATE)
             .customize();
         if let Some(waits) = self.receive_waits {
             let poll = Duration::from_secs(u64::try_from(wait_secs).unwrap_or(0)) + RECEIVE_MARGIN;
@@ -178,7 +197,11 @@ impl CheckQueue for SqsCheckQueue {
                 .and_then(|attributes| attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                 .and_then(|count| count.parse().ok())
                 .unwrap_or(1);
-            deliveries.push(Delivery { receipt, body, receive_count });
+            let trace = message.message_attributes.as_ref().and_then(|attributes| {
+                let value = |name: &str| attributes.get(name).and_then(|value| value.string_value.as_deref());
+                TraceContext::parse(value(TRACEPARENT)?, value(TRACESTATE))
+            });
+            deliveries.push(Delivery { receipt, body, receive_count, trace });
         }
         Ok(deliveries)
     }
@@ -234,6 +257,7 @@ impl CheckQueue for SqsCheckQueue {
             .queue_url(&self.queue_url)
             .message_body(&delivery.body)
             .delay_seconds(i32::try_from(secs).unwrap_or(0))
+            .set_message_attributes(trace_attributes(delivery.trace.as_ref()).map_err(backend)?)
             .send()
             .await
             .map_err(backend)?;

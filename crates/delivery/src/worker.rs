@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pricetrack_domain::Alert;
-use pricetrack_domain::ports::{CheckQueue, Delivery, Notifier, NotifyError, QueueError};
+use pricetrack_domain::ports::{CheckQueue, Delivery, Notifier, NotifyError, OutgoingMessage, QueueError};
 use pricetrack_metrics::names;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::deliverer::{DeliverOutcome, Deliverer};
 
@@ -116,8 +117,16 @@ pub async fn run_delivery_workers(
     }
 }
 
-/// Delivers one message's alert, extending its visibility while it runs.
+/// Delivers one message's alert in a span of its own, which continues the trace of the check
+/// that decided the alert when the message carries it.
 async fn handle(queue: &dyn CheckQueue, deliverer: &Deliverer, message: Delivery, visibility: Duration) {
+    let span = tracing::info_span!("deliver", receive_count = message.receive_count);
+    pricetrack_telemetry::continue_trace(&span, message.trace.as_ref());
+    deliver_message(queue, deliverer, message, visibility).instrument(span).await;
+}
+
+/// Delivers one message's alert, extending its visibility while it runs.
+async fn deliver_message(queue: &dyn CheckQueue, deliverer: &Deliverer, message: Delivery, visibility: Duration) {
     let alert = match parse_alert(&message.body) {
         Some(alert) => alert,
         None => {
@@ -248,7 +257,9 @@ impl QueueNotifier {
 impl Notifier for QueueNotifier {
     async fn publish(&self, alert: &Alert) -> Result<(), NotifyError> {
         let body = serde_json::to_string(alert).map_err(|e| NotifyError::Backend(Box::new(e)))?;
-        let failed = self.queue.send_batch(&[body]).await.map_err(|e| NotifyError::Backend(Box::new(e)))?;
+        // In the check's trace, so that the delivery joins it.
+        let message = OutgoingMessage::now(body).in_trace(pricetrack_telemetry::current_trace_context());
+        let failed = self.queue.send(&[message]).await.map_err(|e| NotifyError::Backend(Box::new(e)))?;
         if !failed.is_empty() {
             return Err(NotifyError::Backend("the delivery queue refused the alert".into()));
         }

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 pub mod user;
 
 pub use alert::{Alert, AlertDetails, AlertRuleKind};
@@ -40,6 +41,7 @@ pub use money::{Currency, Money, TargetPrice};
 pub use password::{Password, PasswordHash};
 pub use rules::{AlertRule, Alerting, AlertingEdit, Baseline};
 pub use target::ProductUrl;
+pub use trace::TraceContext;
 pub use user::{User, UserSession};
 
 /// Points in time across the domain: UTC, millisecond precision is what the stores keep.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::{
     Alert, AlertId, Email, HistoryQuery, Job, JobId, JobKey, Observation, PasswordHash, PricePoint, SessionId,
-    Timestamp, User, UserId, UserSession,
+    Timestamp, TraceContext, User, UserId, UserSession,
 };
 
 /// A boxed error from an adapter's backend, kept as a source for logs, never shown to a client.
@@ -243,6 +243,39 @@ pub struct Delivery {
     pub body: String,
     /// How many times this message has been received, this time included.
     pub receive_count: u32,
+    /// The trace the message was sent in, if it carried a valid one.
+    pub trace: Option<TraceContext>,
+}
+
+/// A message to put on a queue: its body, how long before it may be received, and the trace it
+/// continues (so that the work it asks for joins the trace of whatever asked for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The body, as the consumer parses it.
+    pub body: String,
+    /// How long before it may be received (at most [`MAX_SEND_DELAY`]).
+    pub delay: Duration,
+    /// The trace it continues, if any.
+    pub trace: Option<TraceContext>,
+}
+
+impl OutgoingMessage {
+    /// A message to be received at once, in no trace.
+    pub fn now(body: impl Into<String>) -> Self {
+        Self { body: body.into(), delay: Duration::ZERO, trace: None }
+    }
+
+    /// A message to be received no sooner than `delay` from now, in no trace.
+    pub fn delayed(body: impl Into<String>, delay: Duration) -> Self {
+        Self { body: body.into(), delay, trace: None }
+    }
+
+    /// The same message, continuing `trace`.
+    #[must_use]
+    pub fn in_trace(mut self, trace: Option<TraceContext>) -> Self {
+        self.trace = trace;
+        self
+    }
 }
 
 /// The longest delay a message can be sent with: SQS's limit, 15 minutes.
@@ -259,19 +292,27 @@ pub const MAX_SEND_DELAY: Duration = Duration::from_secs(900);
 /// - an acknowledged message is never received again;
 /// - a message received more than the queue's maximum receive count goes to the dead-letter
 ///   queue instead of being delivered again;
-/// - `receive` waits up to `wait` for a message and returns at most `max` (1 to 10).
+/// - `receive` waits up to `wait` for a message and returns at most `max` (1 to 10);
+/// - a message sent with a trace is received with that trace, one sent without it without one.
 #[async_trait]
 pub trait CheckQueue: Send + Sync + 'static {
-    /// Sends message bodies. Returns the indices of those that could not be sent (the caller
-    /// leaves them to the lease, which makes their jobs due again).
-    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError>;
+    /// Sends messages, each received no sooner than its delay and carrying its trace. Returns
+    /// the indices of those that could not be sent (the caller leaves them to the lease, which
+    /// makes their jobs due again).
+    async fn send(&self, messages: &[OutgoingMessage]) -> Result<Vec<usize>, QueueError>;
 
-    /// Sends message bodies, each received no sooner than its delay (at most
-    /// [`MAX_SEND_DELAY`]). Returns the indices not sent, as [`CheckQueue::send_batch`]. The
-    /// default sends at once, for adapters that cannot delay; the real queues override it.
+    /// Sends message bodies at once, in no trace (see [`CheckQueue::send`]).
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
+        let messages: Vec<OutgoingMessage> = bodies.iter().map(OutgoingMessage::now).collect();
+        self.send(&messages).await
+    }
+
+    /// Sends message bodies, each received no sooner than its delay, in no trace (see
+    /// [`CheckQueue::send`]).
     async fn send_batch_delayed(&self, messages: &[(String, Duration)]) -> Result<Vec<usize>, QueueError> {
-        let bodies: Vec<String> = messages.iter().map(|(body, _)| body.clone()).collect();
-        self.send_batch(&bodies).await
+        let messages: Vec<OutgoingMessage> =
+            messages.iter().map(|(body, delay)| OutgoingMessage::delayed(body.clone(), *delay)).collect();
+        self.send(&messages).await
     }
 
     /// Receives up to `max` messages, waiting up to `wait` for the first.
@@ -286,8 +327,8 @@ pub trait CheckQueue: Send + Sync + 'static {
     /// Puts a received message back to be delivered again after `delay`, because its work cannot
     /// be done now (its shop host is busy). The default makes the message invisible for `delay`;
     /// an adapter whose receive count leads to the dead-letter queue should re-send the body with
-    /// a delay and delete the received copy instead, so that waiting for a host never counts as a
-    /// failed delivery.
+    /// a delay (and its trace) and delete the received copy instead, so that waiting for a host
+    /// never counts as a failed delivery.
     async fn defer(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
         self.extend(&delivery.receipt, delay).await
     }

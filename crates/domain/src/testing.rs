@@ -1706,6 +1706,37 @@ pub mod check_queue {
         assert!(started.elapsed() >= Duration::from_millis(1500), "received {:?} after sending", started.elapsed());
     }
 
+    /// A message sent in a trace is received with that trace (`tracestate` included), one sent in
+    /// none with none; a message put back with `defer` keeps its trace.
+    pub async fn a_message_keeps_the_trace_it_was_sent_in<F: CheckQueueFixture>(fixture: &F) {
+        let queue = fixture.queue();
+        let trace = crate::TraceContext::parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("pricetrack=contract"),
+        )
+        .expect("a valid trace context");
+        let traced = body("traced");
+        let untraced = body("untraced");
+        let sent = queue
+            .send(&[
+                crate::ports::OutgoingMessage::now(traced.clone()).in_trace(Some(trace.clone())),
+                crate::ports::OutgoingMessage::now(untraced.clone()),
+            ])
+            .await
+            .expect("CheckQueue::send must not fail on a healthy queue");
+        assert!(sent.is_empty(), "CheckQueue::send must send every message, failed: {sent:?}");
+        let got = receive_many(&*queue, 2, Duration::from_secs(15)).await;
+        let first = got.iter().find(|d| d.body == traced).cloned().expect("the traced message must be received");
+        assert_eq!(first.trace.as_ref(), Some(&trace), "a message must be received with the trace it was sent in");
+        let other = got.iter().find(|d| d.body == untraced).cloned().expect("the untraced message must be received");
+        assert_eq!(other.trace, None, "a message sent in no trace must be received in none");
+        queue.ack(&other.receipt).await.expect("ack with a fresh receipt must succeed");
+        queue.defer(&first, Duration::from_secs(1)).await.expect("defer of a fresh delivery must succeed");
+        let again = receive_body(&*queue, &traced, Duration::from_secs(15)).await.expect("the deferred message");
+        assert_eq!(again.trace.as_ref(), Some(&trace), "a deferred message must keep its trace");
+        queue.ack(&again.receipt).await.expect("ack with a fresh receipt must succeed");
+    }
+
     /// Sent bodies are received intact, each with `receive_count` 1 and its own receipt.
     pub async fn sent_messages_are_received<F: CheckQueueFixture>(fixture: &F) {
         let queue = fixture.queue();
@@ -2044,6 +2075,7 @@ macro_rules! check_queue_contract_tests {
     ($fixture:expr $(,)?) => {
         $crate::check_queue_contract_tests!(@cases ($fixture)
             sent_messages_are_received,
+            a_message_keeps_the_trace_it_was_sent_in,
             delayed_message_is_received_only_after_its_delay,
             send_batch_of_nothing_is_a_no_op,
             received_message_is_invisible_to_other_receives,

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, MAX_SEND_DELAY, QueueError};
+use pricetrack_domain::TraceContext;
+use pricetrack_domain::ports::{BackendError, CheckQueue, Delivery, MAX_SEND_DELAY, OutgoingMessage, QueueError};
 use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -129,7 +130,7 @@ impl SqliteCheckQueue {
             "UPDATE {messages} \
              SET receive_count = receive_count + 1, visible_at = ?1, receipt = ?2 || '.' || id \
              WHERE id IN (SELECT id FROM {messages} WHERE visible_at <= ?3 ORDER BY visible_at, id LIMIT ?4) \
-             RETURNING id, body, receive_count, receipt",
+             RETURNING id, body, receive_count, receipt, traceparent, tracestate",
             messages = self.tables.messages,
         ))
         .bind(now.saturating_add(sql::duration_millis(self.settings.visibility_timeout)))
@@ -149,6 +150,7 @@ impl SqliteCheckQueue {
                         receipt: col(row, "receipt")?,
                         body: col(row, "body")?,
                         receive_count: sql::unsigned(col(row, "receive_count")?, "receive_count")?,
+                        trace: trace_of(row)?,
                     },
                 ))
             })
@@ -159,29 +161,33 @@ impl SqliteCheckQueue {
     }
 }
 
+/// The trace a stored message was sent in (columns `traceparent`, `tracestate`), if valid.
+fn trace_of(row: &sqlx::sqlite::SqliteRow) -> Result<Option<TraceContext>, CorruptRow> {
+    let traceparent: Option<String> = col(row, "traceparent")?;
+    let tracestate: Option<String> = col(row, "tracestate")?;
+    Ok(traceparent.and_then(|traceparent| TraceContext::parse(&traceparent, tracestate.as_deref())))
+}
+
 #[async_trait]
 impl CheckQueue for SqliteCheckQueue {
-    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
-        let messages: Vec<(String, Duration)> = bodies.iter().map(|body| (body.clone(), Duration::ZERO)).collect();
-        self.send_batch_delayed(&messages).await
-    }
-
-    async fn send_batch_delayed(&self, messages: &[(String, Duration)]) -> Result<Vec<usize>, QueueError> {
+    async fn send(&self, messages: &[OutgoingMessage]) -> Result<Vec<usize>, QueueError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
         let now = sql::now_millis();
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        for (body, delay) in messages {
-            let delay_ms = i64::try_from((*delay).min(MAX_SEND_DELAY).as_millis()).unwrap_or(i64::MAX);
+        for message in messages {
+            let delay_ms = i64::try_from(message.delay.min(MAX_SEND_DELAY).as_millis()).unwrap_or(i64::MAX);
             sqlx::query(&format!(
-                "INSERT INTO {} (body, visible_at, receive_count, receipt, created_at) \
-                 VALUES (?1, ?2, 0, NULL, ?3)",
+                "INSERT INTO {} (body, visible_at, receive_count, receipt, created_at, traceparent, tracestate) \
+                 VALUES (?1, ?2, 0, NULL, ?3, ?4, ?5)",
                 self.tables.messages
             ))
-            .bind(body)
+            .bind(&message.body)
             .bind(now.saturating_add(delay_ms))
             .bind(now)
+            .bind(message.trace.as_ref().map(TraceContext::traceparent))
+            .bind(message.trace.as_ref().and_then(TraceContext::tracestate))
             .execute(&mut *tx)
             .await
             .map_err(backend)?;

@@ -19,7 +19,11 @@ async fn main() -> ExitCode {
         Err(error) => return fail(&anyhow::Error::new(error)),
     };
     // The tracker logs its work; the tools only their warnings (stdout is their JSON).
-    pricetrack_runtime::init_logging(log_format, if matches!(cli.command, Command::Serve) { "info" } else { "warn" });
+    let default_filter = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    let _telemetry = match pricetrack_telemetry::init("pricetrack", log_format, default_filter) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return fail(&anyhow::Error::new(error)),
+    };
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),

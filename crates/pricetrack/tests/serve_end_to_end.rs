@@ -62,9 +62,15 @@ impl Drop for Tracker {
 
 impl Tracker {
     async fn start(data_dir: &std::path::Path, webhook: &str) -> Tracker {
+        Self::start_with_env(data_dir, webhook, &[]).await
+    }
+
+    /// As [`Tracker::start`], with `extra` variables set as well.
+    async fn start_with_env(data_dir: &std::path::Path, webhook: &str, extra: &[(&str, &str)]) -> Tracker {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_pricetrack"))
             .arg("serve")
+            .envs(extra.iter().copied())
             .env("PRICETRACK_LISTEN", format!("127.0.0.1:{port}"))
             .env("PRICETRACK_DATA_DIR", data_dir)
             .env("PRICETRACK_WEBHOOK_URL", webhook)
@@ -238,6 +244,75 @@ async fn sign_up_to_alert_exactly_once() {
     // SIGTERM stops it cleanly.
     let status = tracker.terminate();
     assert!(status.success(), "pricetrack serve exited with {status} after SIGTERM");
+}
+
+/// One trace from the API request that creates a job, through the check it queues (over the
+/// SQLite queue), to the delivery of the alert that check decides (over the delivery queue),
+/// exported over OTLP/HTTP to a collector on 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_its_check_and_the_delivery_are_one_trace() {
+    let shop = Shop::default();
+    *shop.price.lock().expect("price") = "100.00".into();
+    let shop_addr = serve_on_loopback(Router::new().route("/widget", get(product_page)).with_state(shop.clone())).await;
+    let inbox = Inbox::default();
+    let hook_addr =
+        serve_on_loopback(Router::new().route("/hook", post(receive_alert)).with_state(inbox.clone())).await;
+    let collector = pricetrack_telemetry::testing::OtlpCollector::default();
+    let collector_url = collector.serve().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start_with_env(
+        data_dir.path(),
+        &format!("http://{hook_addr}/hook"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector_url.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ],
+    )
+    .await;
+    let api = format!("{}/api/v1", tracker.base);
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let credentials = json!({"email": "ada@example.com", "password": "correct horse"});
+    assert_eq!(client.post(format!("{api}/signup")).json(&credentials).send().await.expect("signup").status(), 201);
+    assert_eq!(client.post(format!("{api}/signin")).json(&credentials).send().await.expect("signin").status(), 200);
+    // The page already meets the target: the first check decides an alert.
+    let r = client
+        .post(format!("{api}/jobs"))
+        .json(&json!({"url": format!("http://{shop_addr}/widget"), "target_price": "150", "currency": "EUR"}))
+        .send()
+        .await
+        .expect("create job");
+    assert_eq!(r.status(), 201);
+    wait_for("the alert", Duration::from_secs(20), async || inbox.alerts.lock().expect("inbox").first().cloned()).await;
+
+    let request = wait_for("the span of POST /api/v1/jobs", Duration::from_secs(20), async || {
+        collector.find(|s| {
+            s.service == "pricetrack"
+                && s.name == "request"
+                && s.attributes.get("path").map(String::as_str) == Some("/api/v1/jobs")
+                && s.attributes.get("method").map(String::as_str) == Some("POST")
+        })
+    })
+    .await;
+    let check = wait_for("the check span in the request's trace", Duration::from_secs(20), async || {
+        collector.find(|s| s.name == "check" && s.trace_id == request.trace_id)
+    })
+    .await;
+    assert_eq!(check.parent_span_id, request.span_id, "the check is the request's child: {check:?}");
+    let deliver = wait_for("the delivery span in the same trace", Duration::from_secs(20), async || {
+        collector.find(|s| s.name == "deliver" && s.trace_id == request.trace_id)
+    })
+    .await;
+    assert!(
+        collector.spans().iter().any(|s| s.trace_id == request.trace_id && s.span_id == deliver.parent_span_id),
+        "the delivery's parent is a span of the same trace: {deliver:?}"
+    );
+    // Nothing exported names a URL or an email.
+    for span in collector.spans() {
+        let text = format!("{span:?}");
+        assert!(!text.contains("ada@example.com") && !text.contains("/widget"), "a span leaks personal data: {text}");
+    }
+    assert!(tracker.terminate().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

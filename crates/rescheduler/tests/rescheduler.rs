@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pricetrack_domain::ports::{CheckQueue, Delivery, JobStore, QueueError, UserStore};
+use pricetrack_domain::ports::{CheckQueue, Delivery, JobStore, OutgoingMessage, QueueError, UserStore};
 use pricetrack_domain::{
     CheckInterval, CheckRequest, Email, Job, JobKey, NewJob, PasswordHash, ProductUrl, SchedulePolicy, TargetPrice,
     Timestamp, User, UserId,
@@ -196,17 +196,17 @@ struct FlakyQueue {
 
 #[async_trait]
 impl CheckQueue for FlakyQueue {
-    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
-        self.batch_sizes.lock().expect("lock").push(bodies.len());
+    async fn send(&self, messages: &[OutgoingMessage]) -> Result<Vec<usize>, QueueError> {
+        self.batch_sizes.lock().expect("lock").push(messages.len());
         if self.down.load(Ordering::SeqCst) {
             return Err(QueueError::Backend("queue is down".into()));
         }
         if self.reject_first_of_each_batch.load(Ordering::SeqCst) {
-            let failed = self.inner.send_batch(&bodies[1..]).await?;
+            let failed = self.inner.send(&messages[1..]).await?;
             assert!(failed.is_empty());
             return Ok(vec![0]);
         }
-        self.inner.send_batch(bodies).await
+        self.inner.send(messages).await
     }
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         self.inner.receive(max, wait).await

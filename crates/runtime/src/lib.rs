@@ -1,22 +1,10 @@
 //! Process plumbing shared by every pricetrack program (`pricetrack`, `api`, `scraper`,
-//! `rescheduler`): how logging starts and how a shutdown signal reaches the components.
+//! `rescheduler`): how a shutdown signal reaches the components, and back-off (logging and traces
+//! start in `pricetrack-telemetry`).
 
 pub mod backoff;
 
-use pricetrack_settings::LogFormat;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
-
-/// Starts logging to stderr, as text lines or one JSON object per line, at the level `RUST_LOG`
-/// gives, or `default_filter` (e.g. `info`) when it is unset or invalid.
-pub fn init_logging(format: LogFormat, default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT). If a signal cannot be listened for, that one is
 /// logged and the other still counts.

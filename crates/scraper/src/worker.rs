@@ -8,6 +8,7 @@ use pricetrack_domain::ports::{CheckQueue, Delivery, QueueError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use pricetrack_metrics::names;
 use pricetrack_runtime::backoff::{Backoff, Outage};
@@ -204,8 +205,22 @@ enum TaskEnd {
     DependencyFailed(String),
 }
 
-/// Handles one delivery; holds a worker slot (`_permit`) until done.
+/// Handles one delivery in a span of its own (`check`), which continues the trace the message
+/// was sent in (the API request that created the job, when it carries one); holds a worker slot
+/// (`_permit`) until done.
 async fn process(
+    queue: Arc<dyn CheckQueue>,
+    checker: Arc<Checker>,
+    delivery: Delivery,
+    settings: WorkerSettings,
+    permit: OwnedSemaphorePermit,
+) -> TaskEnd {
+    let span = tracing::info_span!("check", receive_count = delivery.receive_count, job_id = tracing::field::Empty);
+    pricetrack_telemetry::continue_trace(&span, delivery.trace.as_ref());
+    process_in_span(queue, checker, delivery, settings, permit).instrument(span).await
+}
+
+async fn process_in_span(
     queue: Arc<dyn CheckQueue>,
     checker: Arc<Checker>,
     delivery: Delivery,
@@ -227,6 +242,7 @@ async fn process(
         }
     };
     let job_id = request.job_id;
+    tracing::Span::current().record("job_id", tracing::field::display(job_id));
     // Past the job's lease the job is due again and this outcome would be dropped anyway: abandon
     // the handling then, so a hung backend cannot hold a worker (and, through the heartbeat, a
     // message) forever.

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use pricetrack_domain::CheckRequest;
 use pricetrack_domain::JobKey;
 use pricetrack_domain::ports::{
-    CheckQueue, ClaimedJob, Delivery, IdempotentCreate, JobStore, ListOrder, Page, PageRequest, QueueError, StoreError,
-    WriteOutcome,
+    CheckQueue, ClaimedJob, Delivery, IdempotentCreate, JobStore, ListOrder, OutgoingMessage, Page, PageRequest,
+    QueueError, StoreError, WriteOutcome,
 };
 use pricetrack_domain::{AlertId, HistoryQuery, Job, Observation, PricePoint, Timestamp, UserId};
 use pricetrack_embedded::QueueSettings;
@@ -212,8 +212,8 @@ impl WatchedQueue {
 
 #[async_trait]
 impl CheckQueue for WatchedQueue {
-    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<usize>, QueueError> {
-        self.inner.send_batch(bodies).await
+    async fn send(&self, messages: &[OutgoingMessage]) -> Result<Vec<usize>, QueueError> {
+        self.inner.send(messages).await
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {

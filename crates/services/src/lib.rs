@@ -22,23 +22,26 @@ mod scraper;
 use std::process::ExitCode;
 
 pub use api::{API_SHUTDOWN_GRACE, DATABASE_MAX_CONNECTIONS, migrate_database, run_api};
-use pricetrack_settings::{ConfigError, Env};
+use pricetrack_settings::Env;
 pub use rescheduler::{EMF_NAMESPACE, ItemsRead, Report, Rescheduler, ReschedulerMode, RunMetrics, lambda_budget};
 pub use scraper::{RECEIVE_WAIT, run_scraper};
 
 pub use crate::config::{ApiConfig, MigrateConfig, ReschedulerConfig, ScraperConfig};
 
-/// Starts logging to stderr: text lines, or JSON objects with `PRICETRACK_LOG_FORMAT=json`; the
-/// level from `RUST_LOG` (default `info`). Fails on an unknown `PRICETRACK_LOG_FORMAT`.
-pub fn init_tracing() -> Result<(), ConfigError> {
-    pricetrack_runtime::init_logging(Env::process().log_format()?, "info");
-    Ok(())
+/// Starts logging to stderr (text lines, or JSON objects with `PRICETRACK_LOG_FORMAT=json`; the
+/// level from `RUST_LOG`, default `info`) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, trace
+/// export as `service` (see [`pricetrack_telemetry`]). Hold the returned guard until the program
+/// ends: dropping it flushes the spans not yet exported. Fails on an unknown
+/// `PRICETRACK_LOG_FORMAT` or an OTLP endpoint the exporter cannot use.
+pub fn init_tracing(service: &'static str) -> anyhow::Result<Telemetry> {
+    Ok(pricetrack_telemetry::init(service, Env::process().log_format()?, "info")?)
 }
 
 pub use pricetrack_runtime::{cancel_on_shutdown, shutdown_signal};
+pub use pricetrack_telemetry::Telemetry;
 
 /// The exit status of a program: 0 on success; otherwise the error and its causes on stderr
-/// (`error: …`) and status 1. A [`ConfigError`] names the variable and never shows a secret.
+/// (`error: …`) and status 1. A [`pricetrack_settings::ConfigError`] names the variable and never shows a secret.
 #[allow(clippy::print_stderr, reason = "the program's error channel, before or beside the logs")]
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {

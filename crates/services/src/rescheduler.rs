@@ -321,6 +321,8 @@ impl Rescheduler {
         let (result, metrics) = self.invocation(remaining).await;
         let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         write_emf(&metrics.emf(&function_name, chrono::Utc::now().timestamp_millis()));
+        // The function may be frozen as soon as it answers: export this run's spans first.
+        let _ = tokio::task::spawn_blocking(pricetrack_telemetry::flush).await;
         match result {
             Ok(report) => {
                 tracing::info!(?report, "run finished");

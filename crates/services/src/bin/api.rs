@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_tracing()?;
+    let _telemetry = init_tracing("pricetrack-api")?;
     match cli.command {
         None => run_api(ApiConfig::from_env()?, shutdown_signal()).await,
         Some(Command::Migrate) => migrate_database(MigrateConfig::from_env()?).await,

@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(mode: ReschedulerMode) -> anyhow::Result<()> {
-    init_tracing()?;
+    let _telemetry = init_tracing("pricetrack-rescheduler")?;
     let config = ReschedulerConfig::from_env()?;
     let rescheduler = Rescheduler::from_config(&config).await;
     match mode {

@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    init_tracing()?;
+    let _telemetry = init_tracing("pricetrack-scraper")?;
     let config = ScraperConfig::from_env()?;
     run_scraper(config, cancel_on_shutdown()).await
 }
