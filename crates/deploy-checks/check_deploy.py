@@ -36,6 +36,13 @@ FLUX_DIRS = [
 ENVS = ["dev", "prod"]
 # Variables the AWS SDK reads (not pricetrack): allowed in pods beside those the binary reads.
 SDK_VARS = {"AWS_REGION"}
+# Read by the OpenTelemetry exporter (docs/operations.md, "Traces"), not by our settings: a
+# manifest may set them to turn trace export on.
+OTEL_VARS = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_BSP_SCHEDULE_DELAY",
+}
 # Never in a manifest: pods get AWS credentials through IRSA only.
 FORBIDDEN_VARS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 
@@ -274,12 +281,12 @@ def lambda_env() -> dict:
 
 
 def consistency_env(rendered: dict[str, list[dict]], facts: dict) -> None:
-    # The logging variables count for a program only if its main calls init_tracing().
+    # The logging variables count for a program only if its main calls init_tracing(service).
     problems = []
     for program in ("api", "scraper", "rescheduler"):
         main_rs = ROOT / f"crates/services/src/bin/{program}.rs"
-        if "init_tracing()" not in main_rs.read_text():
-            problems.append(f"{main_rs.relative_to(ROOT)} does not call init_tracing(): RUST_LOG/PRICETRACK_LOG_FORMAT would be unread")
+        if f'init_tracing("pricetrack-{program}")' not in main_rs.read_text():
+            problems.append(f"{main_rs.relative_to(ROOT)} does not call init_tracing(\"pricetrack-{program}\"): RUST_LOG/PRICETRACK_LOG_FORMAT would be unread, its spans misnamed")
     check("every program initialises logging from RUST_LOG and PRICETRACK_LOG_FORMAT", problems)
     for d in OVERLAYS:
         objs = rendered[d]
@@ -293,7 +300,7 @@ def consistency_env(rendered: dict[str, list[dict]], facts: dict) -> None:
             names, _ = container_env(objs, c)
             wanted = set(facts["env"][program])
             missing = wanted - names
-            extra = names - wanted - SDK_VARS
+            extra = names - wanted - SDK_VARS - OTEL_VARS
             if missing:
                 problems.append(f"{program}: the binary reads {sorted(missing)} but the manifests do not set them")
             if extra:

@@ -631,6 +631,92 @@ async fn webhook_channel_test_and_delivery_log() {
     assert_eq!(left, 0, "the channel is removed");
 }
 
+/// Clicks `button` on a product page and waits until the page is drawn afresh (the alerting
+/// card replaced, its channels loaded) and `ready` (JavaScript) holds.
+async fn click_and_redraw(page: &Page, button: &str, ready: &str) {
+    eval(page, "document.querySelector('#alerting').dataset.old = '1'; true").await;
+    click(page, button).await;
+    wait_until(
+        page,
+        &format!("the product page drawn again after {button}"),
+        &format!("document.querySelector('#alerting:not([data-old]) #save-channels') && ({ready})"),
+    )
+    .await;
+}
+
+/// On a product's page: send its alerts to one of two channels only, then to all again; snooze
+/// its alerts for a week and end the snooze. Each change is what the API then says of the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_a_products_channels_and_snooze_its_alerts() {
+    let _serial = SERIAL.lock().await;
+    let w = world(1280, 900).await;
+    let base = w.tracker.base.clone();
+    let page = w.page().await;
+    sign_up(&page, &base, "carla@example.com").await;
+    let hook = format!("http://{}/hook", w.inbox_addr);
+    for name in ["Phone", "Laptop"] {
+        let created = eval(
+            &page,
+            &format!(
+                "fetch('/api/v1/channels', {{method: 'POST', headers: {{'content-type': 'application/json'}}, \
+                 body: JSON.stringify({{kind: 'webhook', name: '{name}', url: {hook}}})}}).then(r => r.status)",
+                hook = serde_json::to_string(&hook).expect("json"),
+            ),
+        )
+        .await;
+        assert_eq!(created, 201, "channel {name} created");
+    }
+    let laptop = eval(
+        &page,
+        "fetch('/api/v1/channels').then(r => r.json()).then(b => (b.channels || b).find(c => c.name === 'Laptop').id)",
+    )
+    .await;
+    let laptop = laptop.as_str().expect("the Laptop channel's id").to_owned();
+    let id = add_product(&page, &base, &w.product("trail-runner-2"), "100", false).await;
+
+    // All channels at first; choose the laptop only.
+    wait_until(&page, "the channel choice", "document.querySelector('#ch-all')").await;
+    assert_eq!(eval(&page, "document.querySelector('#ch-all').checked").await, true);
+    assert_eq!(api_job(&page, &id).await["channels"], Value::Null, "a new product alerts every channel");
+    click(&page, "#ch-all").await;
+    let phone_box =
+        eval(&page, "[...document.querySelectorAll('#job-channels label')].find(l => l.innerText === 'Phone').htmlFor")
+            .await;
+    click(&page, &format!("#{}", phone_box.as_str().expect("the Phone checkbox"))).await;
+    click_and_redraw(&page, "#save-channels", "!document.querySelector('#ch-all').checked").await;
+    assert_eq!(api_job(&page, &id).await["channels"], serde_json::json!([laptop]));
+    assert_accessible(&page, "product page with its channel choice").await;
+    screenshot(&page, "product-alerting.png").await;
+
+    // Nothing ticked is refused in words, next to the choice.
+    click(&page, &format!("#ch-{laptop}")).await;
+    click(&page, "#save-channels").await;
+    wait_until(&page, "the refusal", "document.querySelector('#job-channels .error')").await;
+    assert!(text(&page, "#job-channels .error").await.contains("Tick at least one channel"));
+    assert_eq!(api_job(&page, &id).await["channels"], serde_json::json!([laptop]), "nothing changed");
+
+    // Back to every channel.
+    click(&page, "#ch-all").await;
+    click_and_redraw(&page, "#save-channels", "document.querySelector('#ch-all').checked").await;
+    assert_eq!(api_job(&page, &id).await["channels"], Value::Null);
+
+    // Snooze for a week, then end it.
+    fill(&page, "#snooze-for", "7").await;
+    click_and_redraw(&page, "#snooze", "document.querySelector('#snooze-state')").await;
+    let until = api_job(&page, &id).await["snooze_until"].as_str().expect("snoozed").to_owned();
+    let until: chrono::DateTime<chrono::Utc> = until.parse().expect("an RFC 3339 time");
+    let days = (until - chrono::Utc::now()).num_hours();
+    assert!((6 * 24..=7 * 24).contains(&days), "snoozed for a week, not {days} h");
+    assert!(text(&page, "#snooze-state").await.starts_with("Alerts are snoozed until"));
+    click_and_redraw(
+        &page,
+        "#end-snooze",
+        "document.querySelector('#snooze') && !document.querySelector('#snooze-state')",
+    )
+    .await;
+    assert_eq!(api_job(&page, &id).await["snooze_until"], Value::Null);
+}
+
 /// A key as the keyboard sends it (through CDP `Input.dispatchKeyEvent`, not a DOM event made
 /// up by script): `Tab`, `Enter`, `Space` or one printable character.
 async fn press(page: &Page, key: &str, shift: bool) {

@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use common::{JWT_SECRET, Service, Shop, aws_env, free_port, set_visibility_timeout, take_messages, wait_for};
+use common::{Service, Shop, free_port, set_visibility_timeout, take_messages, wait_for};
 use pricetrack_postgres::testing::TestDatabase;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -44,18 +43,11 @@ async fn alerts_reach_a_users_channels_through_the_delivery_queue() {
     let hook_url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("hook server") });
 
-    let mut env: BTreeMap<String, String> = aws_env(&resources);
-    for (k, v) in [
-        ("DATABASE_URL", db.url().expose_secret()),
-        ("PRICETRACK_JWT_SECRET", JWT_SECRET),
-        ("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true"),
-        ("PRICETRACK_COOKIE_SECURE", "false"),
-        ("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "1"),
-        ("PRICETRACK_DELIVERY_RETRY_BASE", "300ms"),
-        ("PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT_SECS", "5"),
-    ] {
-        env.insert(k.to_owned(), v.to_owned());
-    }
+    let env = common::programs_env(
+        &resources,
+        db.url().expose_secret(),
+        &[("PRICETRACK_DELIVERY_RETRY_BASE", "300ms"), ("PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT_SECS", "5")],
+    );
     let port = free_port();
     let mut api_env = env.clone();
     api_env.insert("PRICETRACK_LISTEN".into(), format!("127.0.0.1:{port}"));
@@ -269,21 +261,17 @@ async fn a_deliverer_killed_mid_delivery_loses_no_alert_and_repeats_no_delivered
     let hook_url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("hook server") });
 
-    let mut env: BTreeMap<String, String> = aws_env(&resources);
-    for (k, v) in [
-        ("DATABASE_URL", db.url().expose_secret()),
-        ("PRICETRACK_JWT_SECRET", JWT_SECRET),
-        ("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true"),
-        ("PRICETRACK_COOKIE_SECURE", "false"),
-        ("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "1"),
-        ("PRICETRACK_DELIVERY_RETRY_BASE", "300ms"),
-        // A delivery message taken by the killed scraper is back this soon.
-        ("PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT_SECS", "3"),
-        ("PRICETRACK_VISIBILITY_TIMEOUT_SECS", "4"),
-        ("PRICETRACK_DELIVERY_WORKERS", "8"),
-    ] {
-        env.insert(k.to_owned(), v.to_owned());
-    }
+    let env = common::programs_env(
+        &resources,
+        db.url().expose_secret(),
+        &[
+            ("PRICETRACK_DELIVERY_RETRY_BASE", "300ms"),
+            // A delivery message taken by the killed scraper is back this soon.
+            ("PRICETRACK_DELIVERY_VISIBILITY_TIMEOUT_SECS", "3"),
+            ("PRICETRACK_VISIBILITY_TIMEOUT_SECS", "4"),
+            ("PRICETRACK_DELIVERY_WORKERS", "8"),
+        ],
+    );
     let port = free_port();
     let mut api_env = env.clone();
     api_env.insert("PRICETRACK_LISTEN".into(), format!("127.0.0.1:{port}"));

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{JWT_SECRET, Service, Shop, aws_env, free_port, set_visibility_timeout, take_messages, wait_for};
+use common::{Service, Shop, free_port, set_visibility_timeout, take_messages, wait_for};
 use pricetrack_aws::AlertMessage;
 use pricetrack_postgres::testing::TestDatabase;
 use secrecy::ExposeSecret;
@@ -73,18 +72,14 @@ async fn sign_up_to_one_alert_and_a_killed_scraper_loses_nothing() {
     let shop = Shop::default();
     let product = shop.serve("100.00").await;
 
-    let mut env: BTreeMap<String, String> = aws_env(&resources);
-    for (k, v) in [
-        ("DATABASE_URL", db.url().expose_secret()),
-        ("PRICETRACK_JWT_SECRET", JWT_SECRET),
-        ("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true"),
-        ("PRICETRACK_COOKIE_SECURE", "false"),
-        ("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "1"),
-        ("PRICETRACK_VISIBILITY_TIMEOUT_SECS", &VISIBILITY_SECS.to_string()),
-        ("PRICETRACK_SHUTDOWN_GRACE_SECS", "10"),
-    ] {
-        env.insert(k.to_owned(), v.to_owned());
-    }
+    let env = common::programs_env(
+        &resources,
+        db.url().expose_secret(),
+        &[
+            ("PRICETRACK_VISIBILITY_TIMEOUT_SECS", &VISIBILITY_SECS.to_string()),
+            ("PRICETRACK_SHUTDOWN_GRACE_SECS", "10"),
+        ],
+    );
     let port = free_port();
     let mut api_env = env.clone();
     api_env.insert("PRICETRACK_LISTEN".into(), format!("127.0.0.1:{port}"));

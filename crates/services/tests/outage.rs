@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,20 +109,16 @@ async fn aws_hanging_then_refusing_gets_fast_503s_and_everything_recovers() {
     let shop = Shop::default();
     let product = shop.serve("100.00").await;
 
-    let mut env: BTreeMap<String, String> = aws_env(&resources);
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", proxy.http_url().as_str()),
-        ("DATABASE_URL", db.url().expose_secret()),
-        ("PRICETRACK_JWT_SECRET", JWT_SECRET),
-        ("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true"),
-        ("PRICETRACK_COOKIE_SECURE", "false"),
-        ("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "1"),
-        ("PRICETRACK_LEASE_SECS", "10"),
-        ("PRICETRACK_VISIBILITY_TIMEOUT_SECS", "4"),
-        ("PRICETRACK_SHUTDOWN_GRACE_SECS", "5"),
-    ] {
-        env.insert(k.to_owned(), v.to_owned());
-    }
+    let env = common::programs_env(
+        &resources,
+        db.url().expose_secret(),
+        &[
+            ("AWS_ENDPOINT_URL", proxy.http_url().as_str()),
+            ("PRICETRACK_LEASE_SECS", "10"),
+            ("PRICETRACK_VISIBILITY_TIMEOUT_SECS", "4"),
+            ("PRICETRACK_SHUTDOWN_GRACE_SECS", "5"),
+        ],
+    );
     let port = free_port();
     let mut api_env = env.clone();
     api_env.insert("PRICETRACK_LISTEN".into(), format!("127.0.0.1:{port}"));

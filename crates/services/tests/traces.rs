@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{JWT_SECRET, Service, Shop, aws_env, free_port, wait_for};
+use common::{Service, Shop, free_port, wait_for};
 use pricetrack_postgres::testing::TestDatabase;
 use pricetrack_telemetry::testing::OtlpCollector;
 use secrecy::ExposeSecret;
@@ -25,27 +25,21 @@ const SCRAPER: &str = env!("CARGO_BIN_EXE_scraper");
 const CLIENT_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const CLIENT_TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-/// The programs' environment: moto, PostgreSQL, a private-address shop, and OTLP export to
-/// `collector` as JSON, flushed every 200 ms.
+/// The programs' environment, with OTLP export to `collector` as JSON, flushed every 200 ms.
 fn programs_env(
     resources: &pricetrack_aws::bootstrap::Resources,
     db: &TestDatabase,
     collector: &str,
 ) -> BTreeMap<String, String> {
-    let mut env = aws_env(resources);
-    for (k, v) in [
-        ("DATABASE_URL", db.url().expose_secret()),
-        ("PRICETRACK_JWT_SECRET", JWT_SECRET),
-        ("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true"),
-        ("PRICETRACK_COOKIE_SECURE", "false"),
-        ("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "1"),
-    ] {
-        env.insert(k.to_owned(), v.to_owned());
-    }
-    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector.to_owned());
-    env.insert("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "http/json".into());
-    env.insert("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into());
-    env
+    common::programs_env(
+        resources,
+        db.url().expose_secret(),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ],
+    )
 }
 
 /// Signs up and in, and creates a job whose target the page's price already meets (so its first

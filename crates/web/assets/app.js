@@ -648,7 +648,7 @@ async function productPage(id) {
     h("span", { class: "muted" }, ` · checked ${when(job.last_checked_at)}`));
   if (!draw(productName(job),
     h("p", { class: "sub" }, h("a", { href: job.url, rel: "noopener noreferrer", target: "_blank" }, job.url)),
-    status, stats, chartBox, editForm(job), dangerZone(job))) return;
+    status, stats, chartBox, editForm(job), alertingCard(job), dangerZone(job))) return;
 
   async function loadHistory() {
     const from = range ? `&from=${encodeURIComponent(new Date(Date.now() - range * 86400e3).toISOString())}` : "";
@@ -769,7 +769,9 @@ function drawChart(box, points, job) {
   data.push(target, lowMark, highMark);
   const opts = {
     width: Math.max(280, box.clientWidth || 600), height: 300,
-    scales: { x: { time: true } },
+    // The time axis spans the points; one price read once has no span: an hour either side
+    // (left to itself, uPlot would guess years).
+    scales: { x: { time: true, auto: false, range: xs.length > 1 ? [xs[0], xs[xs.length - 1]] : [xs[0] - 3600, xs[0] + 3600] } },
     axes: [axis, { ...axis, size: 60, values: (u, ticks) => ticks.map((t) => t.toFixed(2)) }],
     series,
   };
@@ -822,6 +824,92 @@ function editForm(job) {
     await route();
   }));
   return form;
+}
+
+const SNOOZES = [["a day", 1], ["a week", 7], ["30 days", 30]];
+
+/**
+ * Where and when a product alerts: a snooze (no alert until a date, checks go on) and the
+ * channels its alerts go to (all of the user's, or the ones ticked). Channels are loaded here;
+ * without any, the card says where to add one.
+ */
+function alertingCard(job) {
+  const box = h("section", { class: "card", id: "alerting", "aria-labelledby": "alerting-h" },
+    h("h2", { id: "alerting-h" }, "Where and when to alert"));
+  const snoozed = job.snooze_until && Date.parse(job.snooze_until) > Date.now();
+  if (snoozed) {
+    const end = h("button", { type: "button", class: "secondary", id: "end-snooze" }, "End the snooze");
+    end.addEventListener("click", () => busy(end, box, async () => {
+      await patchJob(job, { snooze_until: null });
+      say("Snooze ended: alerts are on again.");
+      refocus = "#snooze";
+      await route();
+    }));
+    box.append(h("p", { id: "snooze-state" }, `Alerts are snoozed until ${date(job.snooze_until)}; checks go on.`),
+      h("div", { class: "actions" }, end));
+  } else {
+    const length = h("select", { id: "snooze-for", class: "short" },
+      ...SNOOZES.map(([label, days]) => h("option", { value: String(days) }, label)));
+    const snooze = h("button", { type: "button", class: "secondary", id: "snooze" }, "Snooze alerts");
+    snooze.addEventListener("click", () => busy(snooze, box, async () => {
+      const until = new Date(Date.now() + Number(length.value) * 86400e3).toISOString();
+      await patchJob(job, { snooze_until: until });
+      say("Alerts snoozed.");
+      refocus = "#end-snooze";
+      await route();
+    }));
+    box.append(h("div", { class: "row" }, h("div", {}, h("label", { for: "snooze-for" }, "Snooze alerts for"), length)),
+      h("div", { class: "actions" }, snooze));
+  }
+  const channels = h("fieldset", { class: "rules", id: "job-channels", "data-field": "channels" },
+    h("legend", {}, "Send its alerts to"), h("p", { class: "muted loading" }, "Loading channels…"));
+  box.append(channels);
+  fillChannelChoice(job, channels, box);
+  return box;
+}
+
+/** The channel choice of `alertingCard`: "all my channels" or the ones ticked, and a save. */
+async function fillChannelChoice(job, set, box) {
+  let list;
+  try {
+    const res = await api("GET", "/channels");
+    list = Array.isArray(res) ? res : res.channels || [];
+  } catch (err) {
+    set.replaceChildren(set.firstChild);
+    showError(set, err.status === 404 ? "Alert channels are not available on this server." : err);
+    return;
+  }
+  const legend = set.firstChild;
+  if (list.length === 0) {
+    set.replaceChildren(legend, h("p", { class: "muted" }, "No channel yet: alerts are only shown in the ",
+      h("a", { href: "#/alerts" }, "delivery log"), ". ", h("a", { href: "#/channels" }, "Add a channel"), "."));
+    return;
+  }
+  const chosen = new Set(job.channels || []);
+  const all = h("input", { type: "checkbox", id: "ch-all", checked: job.channels == null });
+  const ticks = list.map((ch) => h("input", { type: "checkbox", id: `ch-${ch.id}`, value: ch.id,
+    checked: job.channels == null || chosen.has(ch.id), disabled: job.channels == null }));
+  all.addEventListener("change", () => { for (const t of ticks) { t.disabled = all.checked; if (all.checked) t.checked = true; } });
+  const save = h("button", { type: "button", class: "secondary", id: "save-channels" }, "Save channels");
+  save.addEventListener("click", () => busy(save, box, async () => {
+    let patch;
+    if (all.checked) {
+      patch = { channels: null };
+    } else {
+      const ids = ticks.filter((t) => t.checked).map((t) => t.value);
+      if (ids.length === 0) throw new ApiError(0, "invalid_field", "Tick at least one channel, or all of them.", "channels");
+      patch = { channels: ids };
+    }
+    await patchJob(job, patch);
+    say("Channels saved.");
+    refocus = "#save-channels";
+    await route();
+  }));
+  set.replaceChildren(legend,
+    h("div", { class: "rule" }, all, h("label", { for: "ch-all" }, "all my channels (and any I add later)")),
+    ...list.map((ch, i) => h("div", { class: "rule" }, ticks[i],
+      h("label", { for: `ch-${ch.id}` }, ch.name || ch.kind, ch.status === "failing" ? h("span", { class: "error" }, " (failing)") : null))),
+    h("div", { class: "actions" }, save));
 }
 
 async function patchJob(job, patch) {

@@ -72,6 +72,24 @@ pub fn aws_env(resources: &Resources) -> BTreeMap<String, String> {
     env
 }
 
+/// [`aws_env`] plus what every program of a sign-up-to-alert test needs: the database at
+/// `database_url`, the test signing secret, checks allowed to reach 127.0.0.1 (the shop), cookies
+/// over plain http, and a 1 s minimum interval; then `extra`, which may override any of them.
+pub fn programs_env(resources: &Resources, database_url: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut env = aws_env(resources);
+    let common = [
+        ("DATABASE_URL", database_url),
+        ("PRICETRACK_JWT_SECRET", JWT_SECRET),
+        ("PRICETRACK_ALLOW_PRIVATE_TARGETS", "true"),
+        ("PRICETRACK_COOKIE_SECURE", "false"),
+        ("PRICETRACK_MIN_CHECK_INTERVAL_SECS", "1"),
+    ];
+    for (k, v) in common.iter().chain(extra) {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    env
+}
+
 /// Runs a program to its end with exactly `env` (plus `PATH`).
 pub fn run_to_end(program: &str, args: &[&str], env: &BTreeMap<String, String>) -> std::process::Output {
     command(program, args, env).output().expect("run the program")
