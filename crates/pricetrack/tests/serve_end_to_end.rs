@@ -315,6 +315,54 @@ async fn a_request_its_check_and_the_delivery_are_one_trace() {
     assert!(tracker.terminate().success());
 }
 
+/// A collector that accepts connections and never answers holds neither a request nor the
+/// shutdown: spans are exported from a thread of their own, each export bounded by
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`, and spans that cannot go are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_collector_holds_no_request_and_no_shutdown() {
+    // Accepts, then holds every connection open without a byte in reply.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let collector = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let tracker = Tracker::start_with_env(
+        data_dir.path(),
+        "http://127.0.0.1:9/hook",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ],
+    )
+    .await;
+    let api = format!("{}/api/v1", tracker.base);
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let credentials = json!({"email": "ada@example.com", "password": "correct horse"});
+    assert_eq!(client.post(format!("{api}/signup")).json(&credentials).send().await.expect("signup").status(), 201);
+    assert_eq!(client.post(format!("{api}/signin")).json(&credentials).send().await.expect("signin").status(), 200);
+    let mut slowest = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let r = client.get(format!("{api}/jobs")).send().await.expect("list jobs");
+        assert_eq!(r.status(), 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(slowest < Duration::from_secs(1), "a request waited {slowest:?} on the hung collector");
+    let stopping = Instant::now();
+    assert!(tracker.terminate().success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?} with a hung collector",
+        stopping.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_and_sessions_survive_a_restart() {
     let shop = Shop::default();
