@@ -285,6 +285,10 @@ fn count_check(outcome: &CheckOutcome, method: Rendering) {
         CheckOutcome::Failed(CheckFailure::CurrencyMismatch { .. }) => ("failed", "currency_mismatch"),
     };
     metrics::counter!(names::CHECKS, "outcome" => outcome, "kind" => kind, "method" => method.as_str()).increment(1);
+    // The check's span (the worker's `check`) says the same, for a trace.
+    let span = tracing::Span::current();
+    span.record("outcome", outcome);
+    span.record("method", method.as_str());
 }
 
 /// Records how long after its previous check this one came, in multiples of the job's interval:

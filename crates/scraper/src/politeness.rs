@@ -13,6 +13,7 @@ use pricetrack_domain::ProductUrl;
 use pricetrack_metrics::names;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use crate::fetch::{FetchError, FetchedPage, PageFetcher};
 
@@ -194,13 +195,15 @@ impl PageFetcher for PoliteFetcher {
     async fn fetch(&self, url: &ProductUrl) -> Result<FetchedPage, FetchError> {
         let host = url.host().to_ascii_lowercase();
         let permits = self.enter(&host).inspect_err(count_throttled)?;
+        // The wait for the shop's turn, as a span of its own in a trace.
+        let turn = tracing::info_span!("shop_turn");
         let queued = Instant::now();
         // The semaphore is never closed; should it be, go on without the limit.
-        let _permit = permits.acquire_owned().await.ok();
+        let _permit = permits.acquire_owned().instrument(turn.clone()).await.ok();
         record_wait("host_concurrency", queued);
         let start = self.reserve_start(&host).inspect_err(count_throttled)?;
         let spaced = Instant::now();
-        tokio::time::sleep_until(start).await;
+        tokio::time::sleep_until(start).instrument(turn).await;
         record_wait("host_spacing", spaced);
         if let Some(err) = self.lock().get(&host).and_then(|state| state.throttled(Instant::now())) {
             count_throttled(&err);

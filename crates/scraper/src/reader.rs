@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use pricetrack_domain::{CheckFailure, CheckOutcome, CheckedOffer, ProductUrl};
 use pricetrack_extract::{ExtractError, Offer};
+use tracing::Instrument as _;
 
 use crate::fetch::{FetchedPage, PageFetcher};
 
@@ -115,7 +116,11 @@ async fn read_with(
     selector: Option<&str>,
     rendering: Rendering,
 ) -> PageRead {
-    let page = match fetcher.fetch(url).await {
+    // A span per fetch: in a trace, where a check's time went (the shop's turn, the network).
+    let fetch_span = tracing::info_span!("fetch", method = rendering.as_str(), result = tracing::field::Empty);
+    let fetched = fetcher.fetch(url).instrument(fetch_span.clone()).await;
+    fetch_span.record("result", fetched.as_ref().map_or_else(|e| e.kind(), |_| "ok"));
+    let page = match fetched {
         Ok(page) => page,
         Err(e) => {
             return PageRead {
@@ -130,9 +135,12 @@ async fn read_with(
     let body = page.body.clone();
     let final_url = page.final_url.clone();
     // HTML parsing is CPU work on up to a few MiB: keep it off the async worker threads.
-    let extracted = tokio::task::spawn_blocking(move || match selector {
-        Some(selector) => pricetrack_extract::extract_with_selector(&body, &selector),
-        None => pricetrack_extract::extract_offer(&body, Some(&final_url)),
+    let extract_span = tracing::info_span!("extract", bytes = body.len());
+    let extracted = tokio::task::spawn_blocking(move || {
+        extract_span.in_scope(|| match selector {
+            Some(selector) => pricetrack_extract::extract_with_selector(&body, &selector),
+            None => pricetrack_extract::extract_offer(&body, Some(&final_url)),
+        })
     })
     .await;
     let offer = match extracted {

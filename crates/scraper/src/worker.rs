@@ -215,7 +215,14 @@ async fn process(
     settings: WorkerSettings,
     permit: OwnedSemaphorePermit,
 ) -> TaskEnd {
-    let span = tracing::info_span!("check", receive_count = delivery.receive_count, job_id = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "check",
+        receive_count = delivery.receive_count,
+        job_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        method = tracing::field::Empty,
+        result = tracing::field::Empty,
+    );
     pricetrack_telemetry::continue_trace(&span, delivery.trace.as_ref());
     process_in_span(queue, checker, delivery, settings, permit).instrument(span).await
 }
@@ -261,7 +268,7 @@ async fn process_in_span(
     };
 
     metrics::histogram!(names::CHECK_DURATION).record(started.elapsed());
-    count_request(match &handled {
+    let result = match &handled {
         Ok(Ok(HandleOutcome::Recorded { .. })) => "recorded",
         Ok(Ok(HandleOutcome::JobGone)) => "job_gone",
         Ok(Ok(HandleOutcome::Stale)) => "stale",
@@ -269,7 +276,9 @@ async fn process_in_span(
         Ok(Ok(HandleOutcome::Deferred { .. })) => "deferred",
         Ok(Err(_)) => "error",
         Err(_) => "timeout",
-    });
+    };
+    count_request(result);
+    tracing::Span::current().record("result", result);
     match handled {
         Ok(Ok(HandleOutcome::Deferred { retry_after })) => {
             // The host is busy elsewhere in the fleet: free this worker for another message.
