@@ -68,6 +68,27 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   tags                = var.tags
 }
 
+# The dead man's switch: a rescheduler that is never invoked (schedule disabled or deleted, the
+# function throttled to nothing) reports no error, yet no job is checked again. No invocation in
+# 15 minutes, or no data at all, is the alarm; the schedule runs at least every 5 minutes
+# (terraform/modules/rescheduler checks its schedule_expression).
+resource "aws_cloudwatch_metric_alarm" "rescheduler_not_running" {
+  alarm_name          = "${var.name}-rescheduler-not-running"
+  alarm_description   = "The rescheduler has not run for 15 minutes: due jobs are not being queued."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Invocations"
+  dimensions          = { FunctionName = var.lambda_function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
 # From the rescheduler's own metrics (one CloudWatch Embedded Metric Format line per run, namespace
 # "pricetrack"): runs that keep stopping early leave due jobs for later and later runs, a freshness
 # backlog that no error shows.

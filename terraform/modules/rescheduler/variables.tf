@@ -52,9 +52,14 @@ variable "host_min_delay" {
 }
 
 variable "schedule_expression" {
-  description = "EventBridge schedule of the runs."
+  description = "EventBridge schedule of the runs: rate(N minute[s]) with N from 1 to 5, so that the rescheduler-not-running alarm (no run in 15 minutes) only fires when runs stop."
   type        = string
   default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^rate\\(([1-5]) minutes?\\)$", var.schedule_expression))
+    error_message = "schedule_expression must be rate(N minute) or rate(N minutes) with N from 1 to 5."
+  }
 }
 
 variable "timeout_secs" {
