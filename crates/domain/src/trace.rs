@@ -126,6 +126,30 @@ mod tests {
         assert!(TraceContext::parse(later, None).is_some());
     }
 
+    proptest::proptest! {
+        /// Whatever arrives in a message attribute or a header, parsing never panics, and what
+        /// it keeps is a well-formed version-00 context or a later version's.
+        #[test]
+        fn any_input_is_parsed_without_panic(parent in "\\PC{0,80}", state in proptest::option::of("\\PC{0,600}")) {
+            if let Some(trace) = TraceContext::parse(&parent, state.as_deref()) {
+                proptest::prop_assert_eq!(trace.trace_id().len(), 32);
+                proptest::prop_assert!(trace.tracestate().is_none_or(|s| s.len() <= MAX_TRACESTATE_LEN));
+            }
+        }
+
+        /// Every valid version-00 context is kept as sent, with its trace id.
+        #[test]
+        fn valid_contexts_are_kept(trace_id in "[0-9a-f]{32}", span_id in "[0-9a-f]{16}", flags in "[0-9a-f]{2}") {
+            proptest::prop_assume!(trace_id.bytes().any(|b| b != b'0') && span_id.bytes().any(|b| b != b'0'));
+            let parent = format!("00-{trace_id}-{span_id}-{flags}");
+            let trace = TraceContext::parse(&parent, None);
+            proptest::prop_assert!(trace.is_some(), "{} refused", parent);
+            let trace = trace.expect("checked");
+            proptest::prop_assert_eq!(trace.traceparent(), parent.as_str());
+            proptest::prop_assert_eq!(trace.trace_id(), trace_id.as_str());
+        }
+    }
+
     #[test]
     fn a_bad_tracestate_is_dropped_but_the_trace_kept() {
         let long = "a=".to_owned() + &"b".repeat(600);
