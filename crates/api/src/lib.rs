@@ -54,6 +54,9 @@ mod session;
 mod state;
 mod users;
 
+/// An error and its causes on one line, for logs (one helper for every program).
+pub(crate) use pricetrack_telemetry::error_chain;
+
 use crate::error::ApiError;
 use crate::state::AppState;
 pub use crate::state::DeliveryPorts;
@@ -330,18 +333,6 @@ fn now() -> Timestamp {
     chrono::Utc::now().trunc_subsecs(3)
 }
 
-/// An error and its causes on one line, for logs.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,11 +345,5 @@ mod tests {
         assert!(!same_origin(Some("http://127.0.0.1:8081"), Some("127.0.0.1:8080")));
         assert!(!same_origin(Some("null"), Some("shop.example")));
         assert!(!same_origin(Some("https://shop.example"), None));
-    }
-
-    #[test]
-    fn error_chain_joins_causes() {
-        let err = pricetrack_domain::ports::StoreError::Backend(Box::new(std::io::Error::other("disk full")));
-        assert_eq!(error_chain(&err), "job store backend failed: disk full");
     }
 }

@@ -335,7 +335,7 @@ impl Deliverer {
 /// The operator's webhook failed: a refusal (a 4xx other than 408/429) is permanent at once,
 /// as for a user's channel; anything else is retried.
 fn operator_error(e: pricetrack_domain::ports::NotifyError) -> SendError {
-    let reason = crate::error_text(&e);
+    let reason = pricetrack_telemetry::error_chain(&e);
     match e {
         pricetrack_domain::ports::NotifyError::Refused(_) => SendError::Permanent { reason },
         pricetrack_domain::ports::NotifyError::Backend(_) => SendError::Retryable { reason, retry_after: None },

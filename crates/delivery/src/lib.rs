@@ -24,15 +24,3 @@ pub use email::{EmailSender, SmtpEmailSender, SmtpSetupError};
 pub use message::{AlertPayload, AlertText, money_text};
 pub use sender::{ChannelSender, Outgoing, SendError, SenderBuildError, classify};
 pub use worker::{DeliveryWorkerSettings, QueueNotifier, parse_alert, run_delivery_workers};
-
-/// An error and its causes on one line, for logs and the delivery log.
-pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
-}

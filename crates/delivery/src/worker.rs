@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pricetrack_domain::Alert;
-use pricetrack_domain::ports::{CheckQueue, Delivery, Notifier, NotifyError, OutgoingMessage, QueueError};
+use pricetrack_domain::ports::{CheckQueue, Delivery, Notifier, NotifyError, OutgoingMessage};
 use pricetrack_metrics::names;
+use pricetrack_scraper::count_queue_op;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -74,7 +75,7 @@ pub async fn run_delivery_workers(
             received = queue.receive(free.min(10), settings.receive_wait) => received,
             () = shutdown.cancelled() => break,
         };
-        count_queue_op("receive", received.as_ref().map(|_| ()));
+        count_queue_op(QUEUE, "receive", received.as_ref().map(|_| ()));
         let messages = match received {
             Ok(messages) => {
                 metrics::counter!(names::QUEUE_MESSAGES_RECEIVED, "queue" => QUEUE)
@@ -82,7 +83,7 @@ pub async fn run_delivery_workers(
                 messages
             }
             Err(e) => {
-                tracing::warn!(error = %crate::error_text(&e), "delivery queue receive failed");
+                tracing::warn!(error = %pricetrack_telemetry::error_chain(&e), "delivery queue receive failed");
                 drop(first);
                 tokio::select! {
                     () = tokio::time::sleep(RECEIVE_BACKOFF) => continue,
@@ -142,9 +143,9 @@ async fn deliver_message(queue: &dyn CheckQueue, deliverer: &Deliverer, message:
         loop {
             tokio::time::sleep(every).await;
             let extended = queue.extend(&message.receipt, visibility).await;
-            count_queue_op("heartbeat", extended.as_ref().map(|_| ()));
+            count_queue_op(QUEUE, "heartbeat", extended.as_ref().map(|_| ()));
             if let Err(e) = extended {
-                tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "could not extend a delivery message");
+                tracing::warn!(alert_id = %alert.id, error = %pricetrack_telemetry::error_chain(&e), "could not extend a delivery message");
             }
         }
     };
@@ -155,39 +156,28 @@ async fn deliver_message(queue: &dyn CheckQueue, deliverer: &Deliverer, message:
     match outcome {
         Ok(DeliverOutcome::Done) => {
             let acked = queue.ack(&message.receipt).await;
-            count_queue_op("delete", acked.as_ref().map(|_| ()));
+            count_queue_op(QUEUE, "delete", acked.as_ref().map(|_| ()));
             if let Err(e) = acked {
-                tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "could not acknowledge a delivered alert; the log keeps it from being sent again");
+                tracing::warn!(alert_id = %alert.id, error = %pricetrack_telemetry::error_chain(&e), "could not acknowledge a delivered alert; the log keeps it from being sent again");
             }
         }
         Ok(DeliverOutcome::RetryAt(at)) => {
             let wait =
                 (at - chrono::Utc::now()).to_std().unwrap_or_default().clamp(Duration::from_secs(1), MAX_VISIBILITY);
             let put_off = queue.extend(&message.receipt, wait).await;
-            count_queue_op("put_off", put_off.as_ref().map(|_| ()));
+            count_queue_op(QUEUE, "put_off", put_off.as_ref().map(|_| ()));
             if let Err(e) = put_off {
-                tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "could not put a delivery off; it comes back after its visibility timeout");
+                tracing::warn!(alert_id = %alert.id, error = %pricetrack_telemetry::error_chain(&e), "could not put a delivery off; it comes back after its visibility timeout");
             }
         }
         Err(e) => {
-            tracing::warn!(alert_id = %alert.id, error = %crate::error_text(&e), "delivery store failed; the alert comes back later");
+            tracing::warn!(alert_id = %alert.id, error = %pricetrack_telemetry::error_chain(&e), "delivery store failed; the alert comes back later");
         }
     }
 }
 
 /// The `queue` label of the delivery queue's operations.
 const QUEUE: &str = "delivery";
-
-/// Counts a delivery-queue operation: `ok`, `stale` (an expired receipt) or `error`.
-fn count_queue_op(operation: &'static str, result: Result<(), &QueueError>) {
-    let result = match result {
-        Ok(()) => "ok",
-        Err(QueueError::StaleReceipt) => "stale",
-        Err(_) => "error",
-    };
-    metrics::counter!(names::QUEUE_OPERATIONS, "queue" => QUEUE, "operation" => operation, "result" => result)
-        .increment(1);
-}
 
 /// An alert as the SNS topic carries it (`pricetrack_aws::AlertMessage`): flat, decimals as text.
 #[derive(serde::Deserialize)]

@@ -26,4 +26,4 @@ pub use static_fetcher::{
     FetcherBuildError, GuardError, StaticFetcher, StaticFetcherSettings, check_redirect, check_target,
     guarded_client_builder, parse_retry_after, resolve_public,
 };
-pub use worker::{WorkerPool, WorkerSettings, run_workers};
+pub use worker::{WorkerPool, WorkerSettings, count_queue_op, run_workers};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use pricetrack_domain::CheckRequest;
 use pricetrack_domain::ports::{CheckQueue, Delivery, QueueError};
+use pricetrack_telemetry::error_chain;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -130,7 +131,7 @@ impl WorkerPool {
                 () = shutdown.cancelled() => break,
                 received = self.queue.receive(permits.len(), self.settings.receive_wait) => received,
             };
-            count_queue_op("receive", received.as_ref().map(|_| ()));
+            count_queue_op(QUEUE, "receive", received.as_ref().map(|_| ()));
             match received {
                 Ok(deliveries) => {
                     backoff.reset();
@@ -283,7 +284,7 @@ async fn process_in_span(
         Ok(Ok(HandleOutcome::Deferred { retry_after })) => {
             // The host is busy elsewhere in the fleet: free this worker for another message.
             let deferred = queue.defer(&delivery, retry_after).await;
-            count_queue_op("defer", deferred.as_ref().map(|_| ()));
+            count_queue_op(QUEUE, "defer", deferred.as_ref().map(|_| ()));
             if let Err(e) = deferred {
                 tracing::warn!(%job_id, error = %e, "could not put a deferred check request back; it comes back after its visibility");
             }
@@ -291,7 +292,7 @@ async fn process_in_span(
         Ok(Ok(outcome)) => {
             tracing::debug!(%job_id, ?outcome, "check request handled");
             let acked = queue.ack(&delivery.receipt).await;
-            count_queue_op("delete", acked.as_ref().map(|_| ()));
+            count_queue_op(QUEUE, "delete", acked.as_ref().map(|_| ()));
             match acked {
                 Ok(()) => {}
                 Err(QueueError::StaleReceipt) => {
@@ -313,18 +314,6 @@ async fn process_in_span(
     TaskEnd::Handled
 }
 
-/// An error and its causes on one line.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
-}
-
 /// Keeps a message invisible while it is handled: extends its visibility every third of it.
 /// Returns only when the receipt is no longer valid.
 async fn heartbeat(queue: &dyn CheckQueue, receipt: &str, visibility: Duration) {
@@ -332,7 +321,7 @@ async fn heartbeat(queue: &dyn CheckQueue, receipt: &str, visibility: Duration) 
     loop {
         tokio::time::sleep(period).await;
         let extended = queue.extend(receipt, visibility).await;
-        count_queue_op("heartbeat", extended.as_ref().map(|_| ()));
+        count_queue_op(QUEUE, "heartbeat", extended.as_ref().map(|_| ()));
         match extended {
             Ok(()) => {}
             Err(QueueError::StaleReceipt) => {
@@ -347,14 +336,15 @@ async fn heartbeat(queue: &dyn CheckQueue, receipt: &str, visibility: Duration) 
 /// The `queue` label of the check queue's operations.
 const QUEUE: &str = "check";
 
-/// Counts a check-queue operation: `ok`, `stale` (an expired receipt) or `error`.
-fn count_queue_op(operation: &'static str, result: Result<(), &QueueError>) {
+/// Counts an operation on `queue` (`check`, `delivery`): `ok`, `stale` (an expired receipt) or
+/// `error`. The check workers here and the delivery workers count through this one function.
+pub fn count_queue_op(queue: &'static str, operation: &'static str, result: Result<(), &QueueError>) {
     let result = match result {
         Ok(()) => "ok",
         Err(QueueError::StaleReceipt) => "stale",
         Err(_) => "error",
     };
-    metrics::counter!(names::QUEUE_OPERATIONS, "queue" => QUEUE, "operation" => operation, "result" => result)
+    metrics::counter!(names::QUEUE_OPERATIONS, "queue" => queue, "operation" => operation, "result" => result)
         .increment(1);
 }
 

@@ -48,7 +48,9 @@ const TRACESTATE: &str = "tracestate";
 /// The running provider, for [`flush`] from places that do not hold the [`Telemetry`].
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
-/// Exports every span ended so far, when spans are being exported (see [`Telemetry::flush`]).
+/// Exports every span ended so far, when spans are being exported, waiting for the exporter
+/// (bounded by its timeout). A Lambda calls this before each invocation returns, since it may be
+/// frozen right after.
 pub fn flush() {
     if let Some(provider) = PROVIDER.get()
         && let Err(error) = provider.force_flush()
@@ -71,21 +73,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are being exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
-    /// Exports every span ended so far, waiting for the exporter (bounded by its timeout). A
-    /// Lambda calls this before each invocation returns, since it may be frozen right after.
-    pub fn flush(&self) {
-        if let Some(provider) = &self.provider
-            && let Err(error) = provider.force_flush()
-        {
-            tracing::warn!(%error, "could not flush spans to the OTLP endpoint");
-        }
-    }
-
     /// Flushes and stops the exporter.
     pub fn shutdown(mut self) {
         self.stop();
@@ -161,6 +148,19 @@ fn tracer_provider(service: &'static str) -> Result<SdkTracerProvider, Telemetry
     Ok(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build())
 }
 
+/// An error and its causes on one line (`outer: cause: root cause`), for logs and for the texts
+/// (a job's last error, the delivery log) that show an error in words.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// The trace context of the current span, to send beside a message; `None` when spans are not
 /// being exported (there is no trace to continue) or the current span is not in one.
 pub fn current_trace_context() -> Option<TraceContext> {
@@ -190,6 +190,12 @@ pub fn continue_trace(span: &tracing::Span, trace: Option<&TraceContext>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chain_joins_causes() {
+        let err = pricetrack_domain::ports::StoreError::Backend(Box::new(std::io::Error::other("disk full")));
+        assert_eq!(error_chain(&err), "job store backend failed: disk full");
+    }
 
     #[test]
     fn export_is_on_only_when_an_endpoint_is_set() {
