@@ -289,8 +289,8 @@ async fn a_request_its_check_and_the_delivery_are_one_trace() {
         collector.find(|s| {
             s.service == "pricetrack"
                 && s.name == "request"
-                && s.attributes.get("path").map(String::as_str) == Some("/api/v1/jobs")
-                && s.attributes.get("method").map(String::as_str) == Some("POST")
+                && s.attribute("path") == Some("/api/v1/jobs")
+                && s.attribute("method") == Some("POST")
         })
     })
     .await;

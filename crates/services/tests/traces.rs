@@ -98,8 +98,8 @@ async fn a_check_and_its_delivery_share_the_trace_of_the_api_request_that_create
         collector.find(|s| {
             s.service == "pricetrack-api"
                 && s.name == "request"
-                && s.attributes.get("method").map(String::as_str) == Some("POST")
-                && s.attributes.get("path").map(String::as_str) == Some("/api/v1/jobs")
+                && s.attribute("method") == Some("POST")
+                && s.attribute("path") == Some("/api/v1/jobs")
         })
     })
     .await;
@@ -114,16 +114,16 @@ async fn a_check_and_its_delivery_share_the_trace_of_the_api_request_that_create
     .await;
     assert_eq!(check.parent_span_id, request.span_id, "the check's parent is the API request: {check:?}");
     assert!(check.attributes.contains_key("job_id"), "the check span names its job: {check:?}");
-    assert_eq!(check.attributes.get("outcome").map(String::as_str), Some("priced"), "{check:?}");
-    assert_eq!(check.attributes.get("result").map(String::as_str), Some("recorded"), "{check:?}");
+    assert_eq!(check.attribute("outcome"), Some("priced"), "{check:?}");
+    assert_eq!(check.attribute("result"), Some("recorded"), "{check:?}");
     // Where the check's time went: the page's fetch is the check's child.
     let fetch = wait_for("the check's fetch span", Duration::from_secs(30), async || {
         collector.find(|s| s.name == "fetch" && s.trace_id == request.trace_id)
     })
     .await;
     assert_eq!(fetch.parent_span_id, check.span_id, "{fetch:?}");
-    assert_eq!(fetch.attributes.get("method").map(String::as_str), Some("static"), "{fetch:?}");
-    assert_eq!(fetch.attributes.get("result").map(String::as_str), Some("ok"), "{fetch:?}");
+    assert_eq!(fetch.attribute("method"), Some("static"), "{fetch:?}");
+    assert_eq!(fetch.attribute("result"), Some("ok"), "{fetch:?}");
 
     // The alert it decided, delivered in the same trace (SNS, the delivery queue, the deliverer).
     let deliver = wait_for("the deliverer's span in the same trace", Duration::from_secs(60), async || {

@@ -64,32 +64,21 @@ pub fn flush() {
 #[error("cannot start the OTLP trace exporter")]
 pub struct TelemetryError(#[source] opentelemetry_otlp::ExporterBuildError);
 
-/// Keeps trace export running; dropping it (or [`Telemetry::shutdown`]) flushes the spans not
-/// yet exported. Hold it until the program ends.
+/// Keeps trace export running; dropping it flushes the spans not yet exported and stops the
+/// exporter. Hold it until the program ends.
 #[derive(Debug)]
 #[must_use = "dropping it stops trace export"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }
 
-impl Telemetry {
-    /// Flushes and stops the exporter.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
+impl Drop for Telemetry {
+    fn drop(&mut self) {
         if let Some(provider) = self.provider.take()
             && let Err(error) = provider.shutdown()
         {
             tracing::warn!(%error, "could not flush spans to the OTLP endpoint at shutdown");
         }
-    }
-}
-
-impl Drop for Telemetry {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -29,6 +29,13 @@ pub struct ExportedSpan {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl ExportedSpan {
+    /// The value of attribute `key`, as text.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+}
+
 /// The collector: cheap to clone, every clone sees the same spans.
 #[derive(Debug, Clone, Default)]
 pub struct OtlpCollector {

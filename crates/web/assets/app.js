@@ -872,8 +872,7 @@ function alertingCard(job) {
 async function fillChannelChoice(job, set, box) {
   let list;
   try {
-    const res = await api("GET", "/channels");
-    list = Array.isArray(res) ? res : res.channels || [];
+    list = await listChannels();
   } catch (err) {
     set.replaceChildren(set.firstChild);
     showError(set, err.status === 404 ? "Alert channels are not available on this server." : err);
@@ -946,6 +945,12 @@ function dangerZone(job) {
 
 // ---------- channels ----------
 
+/** The user's channels (the list as `GET /channels` answers it, bare or under `channels`). */
+async function listChannels() {
+  const res = await api("GET", "/channels");
+  return Array.isArray(res) ? res : res.channels || [];
+}
+
 const CHANNEL_FIELDS = {
   webhook: [["url", "Webhook URL", "url"]],
   ntfy: [["server", "Server (optional)", "url"], ["topic", "Topic", "text"], ["token", "Token (optional)", "password"]],
@@ -962,8 +967,7 @@ async function channelsPage(notice) {
   if (!notice) draw("Channels", h("p", { class: "muted loading" }, "Loading…"));
   let channels;
   try {
-    const res = await api("GET", "/channels");
-    channels = Array.isArray(res) ? res : res.channels || [];
+    channels = await listChannels();
   } catch (err) {
     draw("Channels", err.status === 404 ? unavailable("Alert channels") : h("p", { class: "error", role: "alert" }, errorText(err)));
     return;
